@@ -1,0 +1,167 @@
+"""Store commands: the payload of raft log entries, deterministic to apply on every member.
+
+Every time-dependent value travels inside the command (`now` and `expire_at`, Unix nanoseconds,
+taken from the clock of the member that received the request), so applying a command never reads
+a clock. Keys are client keys (`/foo`), without the internal `/1` namespace.
+"""
+
+from __future__ import annotations
+
+from dataclasses import astuple, dataclass, fields
+
+import msgpack
+
+
+@dataclass(frozen=True, slots=True)
+class Set:
+    key: str
+    value: str
+    dir: bool
+    expire_at: int | None
+    refresh: bool
+    now: int
+
+
+@dataclass(frozen=True, slots=True)
+class Create:
+    """`unique` is POST: the key becomes `key/%020d` of the write's own index."""
+
+    key: str
+    value: str
+    dir: bool
+    unique: bool
+    expire_at: int | None
+    now: int
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    key: str
+    value: str
+    expire_at: int | None
+    refresh: bool
+    now: int
+
+
+@dataclass(frozen=True, slots=True)
+class CompareAndSwap:
+    key: str
+    prev_value: str
+    prev_index: int
+    value: str
+    expire_at: int | None
+    refresh: bool
+    now: int
+
+
+@dataclass(frozen=True, slots=True)
+class Delete:
+    key: str
+    dir: bool
+    recursive: bool
+    now: int
+
+
+@dataclass(frozen=True, slots=True)
+class CompareAndDelete:
+    key: str
+    prev_value: str
+    prev_index: int
+    now: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sync:
+    """The leader's clock: applying it expires every node due at `now`, one event each."""
+
+    now: int
+
+
+@dataclass(frozen=True, slots=True)
+class AddMember:
+    """Member records live in the internal `/0` namespace, as in etcd, so indexes match."""
+
+    id: int
+    peer_urls: tuple[str, ...]
+    now: int
+
+
+@dataclass(frozen=True, slots=True)
+class UpdateMember:
+    id: int
+    peer_urls: tuple[str, ...]
+    now: int
+
+
+@dataclass(frozen=True, slots=True)
+class RemoveMember:
+    id: int
+    now: int
+
+
+@dataclass(frozen=True, slots=True)
+class PublishMember:
+    """A started member's name and client URLs (etcd's `attributes` record)."""
+
+    id: int
+    name: str
+    client_urls: tuple[str, ...]
+    now: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetClusterVersion:
+    version: str
+    now: int
+
+
+Command = (
+    Set
+    | Create
+    | Update
+    | CompareAndSwap
+    | Delete
+    | CompareAndDelete
+    | Sync
+    | AddMember
+    | UpdateMember
+    | RemoveMember
+    | PublishMember
+    | SetClusterVersion
+)
+
+_TAGS: dict[type, int] = {
+    Set: 1,
+    Create: 2,
+    Update: 3,
+    CompareAndSwap: 4,
+    Delete: 5,
+    CompareAndDelete: 6,
+    Sync: 7,
+    AddMember: 8,
+    UpdateMember: 9,
+    RemoveMember: 10,
+    PublishMember: 11,
+    SetClusterVersion: 12,
+}
+_CLASSES: dict[int, type] = {tag: cls for cls, tag in _TAGS.items()}
+_ARITY: dict[int, int] = {tag: len(fields(cls)) for cls, tag in _TAGS.items()}
+
+
+class BadCommand(ValueError):
+    """Entry bytes that are not a command this version knows."""
+
+
+def encode_command(cmd: Command) -> bytes:
+    return msgpack.packb([_TAGS[type(cmd)], *astuple(cmd)], use_bin_type=True)
+
+
+def decode_command(data: bytes) -> Command:
+    try:
+        tag, *args = msgpack.unpackb(data, raw=False, use_list=True)
+    except (ValueError, TypeError, msgpack.UnpackException) as exc:
+        raise BadCommand(f"undecodable command: {exc}") from exc
+    if tag not in _CLASSES or len(args) != _ARITY[tag]:
+        raise BadCommand(f"unknown command tag {tag!r} with {len(args)} fields")
+    cls = _CLASSES[tag]
+    return cls(*(tuple(a) if isinstance(a, list) else a for a in args))
