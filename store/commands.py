@@ -7,6 +7,7 @@ a clock. Keys are client keys (`/foo`), without the internal `/1` namespace.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import astuple, dataclass, fields
 
 import msgpack
@@ -148,6 +149,23 @@ _CLASSES: dict[int, type] = {tag: cls for cls, tag in _TAGS.items()}
 _ARITY: dict[int, int] = {tag: len(fields(cls)) for cls, tag in _TAGS.items()}
 
 
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+# Field annotation (a string, see the __future__ import) -> check on the decoded value.
+_CHECKS: dict[str, Callable[[object], bool]] = {
+    "str": lambda v: isinstance(v, str),
+    "bool": lambda v: isinstance(v, bool),
+    "int": _is_int,
+    "int | None": lambda v: v is None or _is_int(v),
+    "tuple[str, ...]": lambda v: isinstance(v, list) and all(isinstance(u, str) for u in v),
+}
+_FIELD_CHECKS: dict[int, tuple[tuple[str, Callable[[object], bool]], ...]] = {
+    tag: tuple((f.name, _CHECKS[str(f.type)]) for f in fields(cls)) for cls, tag in _TAGS.items()
+}
+
+
 class BadCommand(ValueError):
     """Entry bytes that are not a command this version knows."""
 
@@ -161,7 +179,10 @@ def decode_command(data: bytes) -> Command:
         tag, *args = msgpack.unpackb(data, raw=False, use_list=True)
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
         raise BadCommand(f"undecodable command: {exc}") from exc
-    if tag not in _CLASSES or len(args) != _ARITY[tag]:
+    if not _is_int(tag) or tag not in _CLASSES or len(args) != _ARITY[tag]:
         raise BadCommand(f"unknown command tag {tag!r} with {len(args)} fields")
     cls = _CLASSES[tag]
+    for (name, check), value in zip(_FIELD_CHECKS[tag], args, strict=True):
+        if not check(value):
+            raise BadCommand(f"{cls.__name__}.{name} cannot be {value!r}")
     return cls(*(tuple(a) if isinstance(a, list) else a for a in args))
