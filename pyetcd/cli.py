@@ -1,0 +1,224 @@
+"""The `pyetcd` command: one member serving etcd's v2 API on its client URLs."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import stat
+import sys
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
+
+import uvloop
+from aiohttp import web
+
+from http_api.app import make_app
+from pyetcd.config import (
+    ETCD_VERSION,
+    PYETCD_VERSION,
+    Config,
+    Version,
+    help_text,
+    load_config,
+    version_text,
+)
+from pyetcd.flags import ConfigError, HelpRequested
+from pyetcd.notify import notify_ready
+from pyetcd.server import LocalServer
+from pyetcd.urls import host_port
+
+log = logging.getLogger("etcdmain")
+
+# On shutdown aiohttp gives in-flight requests this long to finish, then cancels them and waits
+# as long again: long-polling watches never finish on their own, so this bounds a stop.
+SHUTDOWN_GRACE = 0.25
+DATA_DIR_MODE = 0o700
+
+_LEVEL_LETTERS = {
+    logging.DEBUG: "D",
+    logging.INFO: "I",
+    logging.WARNING: "W",
+    logging.ERROR: "E",
+    logging.CRITICAL: "C",
+}
+_LEVELS = {
+    "debug": logging.DEBUG,
+    "info": logging.INFO,
+    "warn": logging.WARNING,
+    "error": logging.ERROR,
+    "panic": logging.CRITICAL,
+    "fatal": logging.CRITICAL,
+}
+
+
+class ListenError(Exception):
+    """A client URL could not be bound (address in use, not local, no permission)."""
+
+
+class _EtcdFormatter(logging.Formatter):
+    """etcd's capnslog layout: `2026-11-24 03:33:26.343931 I | etcdserver: message`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = datetime.fromtimestamp(record.created).strftime("%Y-%m-%d %H:%M:%S.%f")
+        letter = _LEVEL_LETTERS.get(record.levelno, "I")
+        text = f"{stamp} {letter} | {record.name}: {record.getMessage()}"
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def _setup_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_EtcdFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(_LEVELS[level])
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+
+
+def _fatal(message: str, exit_code: int) -> int:
+    """One line on stderr: a bare line for command-line syntax (as Go's flag package prints
+    it), an etcd-style log line otherwise."""
+    if exit_code == 2:
+        print(message, file=sys.stderr)
+    else:
+        record = logging.LogRecord("etcdmain", logging.CRITICAL, "", 0, message, None, None)
+        print(_EtcdFormatter().format(record), file=sys.stderr)
+    return exit_code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `pyetcd` console script and of `python -m pyetcd`."""
+    try:
+        loaded = load_config(sys.argv[1:] if argv is None else argv, os.environ)
+    except HelpRequested:
+        sys.stdout.write(help_text())
+        return 0
+    except ConfigError as exc:
+        return _fatal(exc.message, exc.exit_code)
+    if isinstance(loaded, Version):
+        sys.stdout.write(version_text())
+        return 0
+    _setup_logging(loaded.log_level)
+    try:
+        os.makedirs(loaded.data_dir, mode=DATA_DIR_MODE, exist_ok=True)
+        mode = stat.S_IMODE(os.stat(loaded.data_dir).st_mode)
+    except OSError as exc:
+        return _fatal(f"cannot access data directory: {exc}", 1)
+    if mode != DATA_DIR_MODE:
+        log.warning(
+            "data directory %s has permission %o; %o keeps other users out of the data",
+            loaded.data_dir,
+            mode,
+            DATA_DIR_MODE,
+        )
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        try:
+            runner.run(serve(loaded))
+        except ListenError as exc:
+            return _fatal(str(exc), 1)
+    return 0
+
+
+def _log_startup(config: Config) -> None:
+    log.info("pyetcd %s serving etcd %s's v2 API", PYETCD_VERSION, ETCD_VERSION)
+    for warning in config.warnings:
+        logging.getLogger("pkg/flags").warning("%s", warning)
+    for name in config.inert:
+        log.warning("--%s is accepted but has no effect in pyetcd yet", name)
+    embed = logging.getLogger("embed")
+    embed.info("name = %s", config.name)
+    embed.info("data dir = %s", config.data_dir)
+    embed.warning(
+        "data is kept in memory until the write-ahead log lands: nothing is written to %s "
+        "and every key is lost when this process stops",
+        config.data_dir,
+    )
+    embed.info("advertise client URLs = %s", ",".join(config.advertise_client_urls))
+    if not config.enable_v2:
+        embed.warning("--enable-v2 is false (etcd's default): /v2/* answers 404")
+
+
+def _bind_addresses(url: str) -> list[tuple[str, int]]:
+    """`localhost` means both loopbacks, as Go's listener resolves it; IPs are used as given."""
+    host, port = host_port(url)
+    if host != "localhost":
+        return [(host, port)]
+    addresses = [("127.0.0.1", port)]
+    if socket.has_ipv6:
+        addresses.append(("::1", port))
+    return addresses
+
+
+async def _start_sites(runner: web.AppRunner, urls: tuple[str, ...]) -> list[str]:
+    bound = []
+    for url in urls:
+        for index, (host, port) in enumerate(_bind_addresses(url)):
+            site = web.TCPSite(runner, host, port, reuse_address=True)
+            try:
+                await site.start()
+            except OSError as exc:
+                if index == 0:
+                    raise ListenError(f"cannot listen for client traffic on {url}: {exc}") from exc
+                log.info("skipped %s for %s: that address is not available", host, url)
+                continue
+            bound.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+    return bound
+
+
+# A path no etcd route serves: /v2 requests are answered as it is when v2 is disabled.
+_UNROUTED_PATH = "/v2-disabled"
+
+
+@web.middleware
+async def _v2_disabled(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """etcd without --enable-v2 has no /v2 routes: the app's own 404 for an unknown path, with
+    its CORS headers, is exactly what etcd answers."""
+    if request.path == "/v2" or request.path.startswith("/v2/"):
+        return await handler(request.clone(rel_url=_UNROUTED_PATH))
+    return await handler(request)
+
+
+async def serve(config: Config) -> None:
+    """Serve until SIGTERM or SIGINT, then close the listeners and end open watches."""
+    _log_startup(config)
+    server = LocalServer(
+        name=config.name,
+        peer_urls=config.peer_urls,
+        client_urls=config.advertise_client_urls,
+        token=config.initial_cluster_token,
+    )
+    app = make_app(server, cors=config.cors)
+    if not config.enable_v2:
+        app.middlewares.append(_v2_disabled)
+    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE, access_log=None)
+    await runner.setup()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        bound = await _start_sites(runner, config.listen_client_urls)
+        await server.start()
+        embed = logging.getLogger("embed")
+        embed.info("ready to serve client requests")
+        notify_ready()
+        for address in bound:
+            embed.info(
+                "serving insecure client requests on %s, this is strongly discouraged!", address
+            )
+        await stop.wait()
+        log.info("received a stop signal, shutting down...")
+    finally:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(RuntimeError):
+                loop.remove_signal_handler(signum)
+        await server.stop()
+        await runner.cleanup()
+    log.info("stopped")

@@ -1,0 +1,415 @@
+"""etcd 3.4.23's command line and `ETCD_*` environment, checked with etcd's rules and messages.
+
+Every etcd flag is accepted under its etcd name with its etcd default, so existing command lines,
+systemd units and BOSH templates keep working; the flags pyetcd does not act on yet are listed in
+`Config.inert` and logged at startup.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+
+from pyetcd.flags import (
+    ConfigError,
+    Flag,
+    Parsed,
+    Parser,
+    apply_environment,
+    choice,
+    parse_bool,
+    parse_command_line,
+    parse_duration,
+    parse_int,
+    parse_optional_urls,
+    parse_str,
+    parse_uint,
+    parse_uint32,
+    parse_unique_strings,
+    parse_urls,
+)
+from pyetcd.urls import URLError, check_bind_urls, parse_initial_cluster
+
+ETCD_VERSION = "3.4.23"
+try:
+    PYETCD_VERSION = metadata.version("pyetcd")
+except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+    PYETCD_VERSION = "unknown"
+MAX_ELECTION_MS = 50000
+
+_MEMBER = "Member"
+_CLUSTER = "Clustering"
+_SECURITY = "Security"
+_AUTH = "Auth"
+_MONITOR = "Profiling and Monitoring"
+_LOGGING = "Logging"
+_PROXY = "v2 Proxy"
+_EXPERIMENTAL = "Experimental"
+_UNSAFE = "Unsafe"
+_DEPRECATED = "Deprecated"
+
+
+def _f(
+    name: str, parse: Parser, default: str, usage: str, section: str, shown: str | None = None
+) -> Flag:
+    return Flag(name, parse, default, usage, section, parse is parse_bool, shown)
+
+
+# fmt: off
+FLAGS: tuple[Flag, ...] = (
+    _f("config-file", parse_str, "", "YAML configuration file.", _MEMBER),
+    _f("version", parse_bool, "false", "Print the version and exit.", _MEMBER),
+    _f("name", parse_str, "default", "Name of this member in --initial-cluster.", _MEMBER),
+    _f("data-dir", parse_str, "", "Directory of this member's data.", _MEMBER,
+       shown="${name}.etcd"),
+    _f("wal-dir", parse_str, "", "Separate directory for the write-ahead log.", _MEMBER),
+    _f("snapshot-count", parse_uint, "100000", "Applied entries between two snapshots.", _MEMBER),
+    _f("heartbeat-interval", parse_uint, "100", "Leader heartbeat period (ms).", _MEMBER),
+    _f("election-timeout", parse_uint, "1000",
+       "Milliseconds without a leader before an election starts.", _MEMBER),
+    _f("initial-election-tick-advance", parse_bool, "true",
+       "Shorten the first election after boot.", _MEMBER),
+    _f("listen-peer-urls", parse_urls, "http://localhost:2380",
+       "URLs to accept peer traffic on.", _MEMBER),
+    _f("listen-client-urls", parse_urls, "http://localhost:2379",
+       "URLs to accept client traffic on (IP addresses or localhost).", _MEMBER),
+    _f("max-snapshots", parse_uint, "5", "Snapshot files to keep (0: keep all).", _MEMBER),
+    _f("max-wals", parse_uint, "5", "WAL files to keep (0: keep all).", _MEMBER),
+    _f("quota-backend-bytes", parse_int, "0", "v3 backend size alarm (no effect on v2).", _MEMBER),
+    _f("backend-batch-interval", parse_duration, "", "v3 backend commit interval.", _MEMBER),
+    _f("backend-batch-limit", parse_int, "0", "v3 backend operations per commit.", _MEMBER),
+    _f("max-txn-ops", parse_uint, "128", "v3 operations per transaction.", _MEMBER),
+    _f("max-request-bytes", parse_uint, "1572864", "Largest client request accepted.", _MEMBER),
+    _f("max-concurrent-streams", parse_uint32, "4294967295",
+       "gRPC streams per client connection.", _MEMBER, shown="math.MaxUint32"),
+    _f("grpc-keepalive-min-time", parse_duration, "5s", "gRPC keepalive minimum.", _MEMBER),
+    _f("grpc-keepalive-interval", parse_duration, "2h", "gRPC keepalive ping period.", _MEMBER),
+    _f("grpc-keepalive-timeout", parse_duration, "20s", "gRPC keepalive timeout.", _MEMBER),
+    _f("enable-grpc-gateway", parse_bool, "true", "Serve the v3 JSON gateway.", _MEMBER),
+    _f("initial-advertise-peer-urls", parse_urls, "http://localhost:2380",
+       "This member's peer URLs, as the other members reach them.", _CLUSTER),
+    _f("initial-cluster", parse_str, "",
+       "Members at bootstrap: name=peerURL,... (a name may repeat).", _CLUSTER,
+       shown="default=http://localhost:2380"),
+    _f("initial-cluster-state", choice("new", "existing"), "new",
+       "'new' to bootstrap a cluster, 'existing' to join one.", _CLUSTER),
+    _f("initial-cluster-token", parse_str, "etcd-cluster",
+       "Seed of the member and cluster ids; keeps separate clusters apart.", _CLUSTER),
+    _f("advertise-client-urls", parse_urls, "http://localhost:2379",
+       "This member's client URLs, as clients reach them (/v2/members, /v2/machines).",
+       _CLUSTER),
+    _f("discovery", parse_str, "", "Discovery service URL for bootstrap.", _CLUSTER),
+    _f("discovery-fallback", choice("exit", "proxy"), "proxy",
+       "What to do when discovery fails: 'exit' or 'proxy'.", _CLUSTER),
+    _f("discovery-proxy", parse_str, "", "HTTP proxy for the discovery service.", _CLUSTER),
+    _f("discovery-srv", parse_str, "", "DNS domain whose SRV records list the members.", _CLUSTER),
+    _f("discovery-srv-name", parse_str, "", "Suffix of the SRV record name.", _CLUSTER),
+    _f("strict-reconfig-check", parse_bool, "true",
+       "Refuse membership changes that would lose quorum.", _CLUSTER),
+    _f("pre-vote", parse_bool, "false", "Run a pre-vote phase before elections.", _CLUSTER),
+    _f("auto-compaction-retention", parse_str, "0", "v3 compaction retention.", _CLUSTER),
+    _f("auto-compaction-mode", parse_str, "periodic", "v3 compaction mode.", _CLUSTER),
+    _f("enable-v2", parse_bool, "false",
+       "Serve the v2 API (/v2/keys, /v2/members, /v2/stats, /v2/machines).", _CLUSTER),
+    _f("cert-file", parse_str, "", "Client TLS certificate (PEM).", _SECURITY),
+    _f("key-file", parse_str, "", "Client TLS private key (PEM).", _SECURITY),
+    _f("client-cert-auth", parse_bool, "false", "Require client certificates.", _SECURITY),
+    _f("client-crl-file", parse_str, "", "Revoked client certificates (PEM CRL).", _SECURITY),
+    _f("client-cert-allowed-hostname", parse_str, "",
+       "Hostname client certificates must carry.", _SECURITY),
+    _f("trusted-ca-file", parse_str, "", "CA bundle for client certificates.", _SECURITY),
+    _f("auto-tls", parse_bool, "false", "Client TLS with a generated certificate.", _SECURITY),
+    _f("peer-cert-file", parse_str, "", "Peer TLS certificate (PEM).", _SECURITY),
+    _f("peer-key-file", parse_str, "", "Peer TLS private key (PEM).", _SECURITY),
+    _f("peer-client-cert-auth", parse_bool, "false", "Require peer certificates.", _SECURITY),
+    _f("peer-trusted-ca-file", parse_str, "", "CA bundle for peer certificates.", _SECURITY),
+    _f("peer-cert-allowed-cn", parse_str, "", "Common name peer certificates must carry.",
+       _SECURITY),
+    _f("peer-cert-allowed-hostname", parse_str, "", "Hostname peer certificates must carry.",
+       _SECURITY),
+    _f("peer-auto-tls", parse_bool, "false", "Peer TLS with a generated certificate.", _SECURITY),
+    _f("peer-crl-file", parse_str, "", "Revoked peer certificates (PEM CRL).", _SECURITY),
+    _f("cipher-suites", parse_str, "", "Comma-separated TLS cipher suites.", _SECURITY),
+    _f("cors", parse_unique_strings, "*",
+       "Comma-separated origins allowed by CORS ('*' or empty: all).", _SECURITY),
+    _f("host-whitelist", parse_unique_strings, "*",
+       "Comma-separated Host headers accepted over plain HTTP ('*': all).", _SECURITY),
+    _f("auth-token", parse_str, "simple", "v3 auth token type.", _AUTH),
+    _f("bcrypt-cost", parse_uint, "10", "bcrypt cost of password hashes.", _AUTH),
+    _f("auth-token-ttl", parse_uint, "300", "v3 auth token lifetime in seconds.", _AUTH),
+    _f("enable-pprof", parse_bool, "false", "Serve Go profiling endpoints.", _MONITOR),
+    _f("metrics", parse_str, "basic", "Metrics detail: 'basic' or 'extensive'.", _MONITOR),
+    _f("listen-metrics-urls", parse_optional_urls, "",
+       "Extra URLs serving only /metrics and /health.", _MONITOR),
+    _f("logger", parse_str, "capnslog", "Logger: 'capnslog' or 'zap'.", _LOGGING),
+    _f("log-outputs", parse_unique_strings, "default", "Log destinations.", _LOGGING),
+    _f("log-level", choice("debug", "info", "warn", "error", "panic", "fatal"), "info",
+       "Log level: debug, info, warn, error, panic or fatal.", _LOGGING),
+    _f("debug", parse_bool, "false", "Log at debug level.", _DEPRECATED),
+    _f("log-output", parse_str, "default", "Old name of --log-outputs.", _DEPRECATED),
+    _f("log-package-levels", parse_str, "", "Per-package log levels.", _DEPRECATED),
+    _f("proxy", choice("off", "readonly", "on"), "off", "v2 proxy mode: off, readonly or on.",
+       _PROXY),
+    _f("proxy-failure-wait", parse_uint, "5000", "Milliseconds a failed endpoint rests.", _PROXY),
+    _f("proxy-refresh-interval", parse_uint, "30000", "Milliseconds between endpoint refreshes.",
+       _PROXY),
+    _f("proxy-dial-timeout", parse_uint, "1000", "Proxy dial timeout in milliseconds.", _PROXY),
+    _f("proxy-write-timeout", parse_uint, "5000", "Proxy write timeout in milliseconds.", _PROXY),
+    _f("proxy-read-timeout", parse_uint, "0", "Proxy read timeout in milliseconds.", _PROXY),
+    _f("experimental-initial-corrupt-check", parse_bool, "false", "Check data at boot.",
+       _EXPERIMENTAL),
+    _f("experimental-corrupt-check-time", parse_duration, "0s", "Period of corruption checks.",
+       _EXPERIMENTAL),
+    _f("experimental-enable-v2v3", parse_str, "", "Serve v2 from the v3 backend.", _EXPERIMENTAL),
+    _f("experimental-backend-bbolt-freelist-type", parse_str, "array", "bbolt freelist type.",
+       _EXPERIMENTAL),
+    _f("experimental-enable-lease-checkpoint", parse_bool, "false", "Persist lease TTLs.",
+       _EXPERIMENTAL),
+    _f("experimental-enable-lease-checkpoint-persist", parse_bool, "false",
+       "Persist lease checkpoints.", _EXPERIMENTAL),
+    _f("experimental-compaction-batch-limit", parse_int, "1000", "Revisions per compaction batch.",
+       _EXPERIMENTAL),
+    _f("experimental-peer-skip-client-san-verification", parse_bool, "false",
+       "Skip SAN checks of peer client certificates.", _EXPERIMENTAL),
+    _f("experimental-watch-progress-notify-interval", parse_duration, "10m",
+       "v3 watch progress period.", _EXPERIMENTAL),
+    _f("experimental-warning-apply-duration", parse_duration, "100ms",
+       "Warn about applies slower than this.", _EXPERIMENTAL),
+    _f("force-new-cluster", parse_bool, "false",
+       "Restart as a one-member cluster, discarding the others.", _UNSAFE),
+    _f("unsafe-no-fsync", parse_bool, "false", "Skip fsync (loses data on crash).", _UNSAFE),
+)
+# fmt: on
+
+_BY_NAME = {f.name: f for f in FLAGS}
+
+# Flags pyetcd acts on; every other flag is accepted, validated and logged as having no effect.
+ACTIVE = frozenset(
+    {
+        "name", "data-dir", "listen-client-urls", "advertise-client-urls",
+        "initial-advertise-peer-urls", "initial-cluster", "initial-cluster-state",
+        "initial-cluster-token", "enable-v2", "cors", "log-level", "debug", "version",
+    }
+)  # fmt: skip
+
+_TLS_FILES = (
+    "cert-file", "key-file", "trusted-ca-file", "client-crl-file",
+    "peer-cert-file", "peer-key-file", "peer-trusted-ca-file", "peer-crl-file",
+)  # fmt: skip
+
+# Flags whose value asks for something a single in-memory member cannot do yet.
+_UNSUPPORTED: dict[str, str] = {
+    "config-file": "--config-file is not supported yet; pass flags or ETCD_* variables",
+    "discovery": "discovery bootstrap (--discovery) is not supported yet; use --initial-cluster",
+    "discovery-srv": "DNS discovery (--discovery-srv) is not supported yet; use --initial-cluster",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The settings the daemon acts on; `inert` names the flags given that it only accepts."""
+
+    name: str
+    data_dir: str
+    listen_client_urls: tuple[str, ...]
+    advertise_client_urls: tuple[str, ...]
+    listen_peer_urls: tuple[str, ...]
+    initial_advertise_peer_urls: tuple[str, ...]
+    initial_cluster: tuple[tuple[str, tuple[str, ...]], ...]
+    initial_cluster_state: str
+    initial_cluster_token: str
+    enable_v2: bool
+    heartbeat_interval_ms: int
+    election_timeout_ms: int
+    cors: tuple[str, ...]
+    log_level: str
+    tls_files: tuple[tuple[str, str], ...]
+    inert: tuple[str, ...]
+    warnings: tuple[str, ...]
+
+    @property
+    def peer_urls(self) -> tuple[str, ...]:
+        """This member's entry in --initial-cluster (checked equal to its advertised URLs)."""
+        return dict(self.initial_cluster)[self.name]
+
+
+@dataclass(frozen=True, slots=True)
+class Version:
+    """`--version` was given: print `version_text()` and exit 0."""
+
+
+def version_text() -> str:
+    """etcd's four lines (tools parse the first), saying what actually runs."""
+    machine = os.uname().machine
+    arch = {"x86_64": "amd64", "aarch64": "arm64", "i686": "386"}.get(machine, machine)
+    return (
+        f"etcd Version: {ETCD_VERSION}\n"
+        f"Git SHA: Not provided (this is pyetcd {PYETCD_VERSION}, not etcd's Go build)\n"
+        f"Go Version: none (pyetcd runs on Python {platform.python_version()})\n"
+        f"Go OS/Arch: {os.uname().sysname.lower()}/{arch}\n"
+    )
+
+
+def help_text() -> str:
+    lines = [
+        "Usage:",
+        "",
+        "  pyetcd [flags]",
+        "    Start one member of an etcd v2 API cluster (etcd 3.4.23 command line).",
+        "",
+        "  pyetcd --version",
+        "    Print the etcd version pyetcd reproduces, and pyetcd's own.",
+        "",
+        "  pyetcd -h | --help",
+        "    Print this help.",
+        "",
+        "Note: until the write-ahead log lands, pyetcd keeps the data in memory only: it is lost",
+        "when the process stops (the data directory is created but nothing is written there yet).",
+        "Every flag may also come from ETCD_<FLAG> (upper case, '-' as '_'), e.g. ETCD_NAME;",
+        "giving both for one flag is an error. Flags marked (accepted) have no effect yet.",
+    ]
+    section = ""
+    for flag in FLAGS:
+        if flag.section != section:
+            section = flag.section
+            lines += ["", f"{section}:"]
+        shown = flag.default if flag.shown_default is None else flag.shown_default
+        if flag.name in _UNSUPPORTED:
+            mark = " (not supported yet)"
+        else:
+            mark = "" if flag.name in ACTIVE else " (accepted)"
+        lines += [f"  --{flag.name} '{shown}'", f"    {flag.usage}{mark}"]
+    return "\n".join(lines) + "\n"
+
+
+def _verify_error(message: str) -> ConfigError:
+    return ConfigError(f"error verifying flags, {message}. See 'pyetcd --help'.")
+
+
+def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config | Version:
+    """Raises ConfigError (one line, etcd's exit code) or flags.HelpRequested."""
+    try:
+        given = parse_command_line(FLAGS, argv)
+    except ConfigError as exc:
+        raise exc if exc.exit_code == 2 else _verify_error(exc.message) from None
+    if given.get("version"):
+        return Version()
+    try:
+        parsed = apply_environment(FLAGS, given, environ)
+    except ConfigError as exc:
+        if exc.message.startswith("invalid value"):
+            raise _verify_error(exc.message) from None
+        raise
+    _verify(parsed)
+    return _build(parsed)
+
+
+def _verify(parsed: Parsed) -> None:
+    """etcd's `Config.Validate`, in its order, then what pyetcd cannot serve yet."""
+    for key, message in _UNSUPPORTED.items():
+        if parsed.text(key):
+            raise ConfigError(message)
+    try:
+        for key in ("listen-peer-urls", "listen-client-urls", "listen-metrics-urls"):
+            check_bind_urls(parsed.strings(key))
+    except URLError as exc:
+        raise _verify_error(str(exc)) from None
+    heartbeat, election = parsed.number("heartbeat-interval"), parsed.number("election-timeout")
+    if heartbeat <= 0:
+        raise _verify_error(f"--heartbeat-interval must be >0 (set to {heartbeat}ms)")
+    if 5 * heartbeat > election:
+        raise _verify_error(
+            f"--election-timeout[{election}ms] should be at least as 5 times as "
+            f"--heartbeat-interval[{heartbeat}ms]"
+        )
+    if election > MAX_ELECTION_MS:
+        raise _verify_error(
+            f"--election-timeout[{election}ms] is too long, and should be set less than "
+            f"{MAX_ELECTION_MS}ms"
+        )
+    if parsed.is_set("listen-client-urls") and not parsed.is_set("advertise-client-urls"):
+        raise _verify_error(
+            "--advertise-client-urls is required when --listen-client-urls is set explicitly"
+        )
+    if parsed.text("proxy") != "off":
+        raise ConfigError(f"proxy mode (--proxy {parsed.text('proxy')}) is not supported yet")
+    for url in parsed.strings("listen-client-urls"):
+        if not url.startswith("http://"):
+            raise ConfigError(
+                f"cannot serve {url}: TLS and unix sockets are not supported yet (use http://)"
+            )
+    for key in _TLS_FILES:
+        path = parsed.text(key)
+        if path and not os.access(path, os.R_OK):
+            reason = "no such file" if not os.path.exists(path) else "permission denied"
+            raise ConfigError(f"--{key}: cannot read {path}: {reason}")
+
+
+def _initial_cluster(parsed: Parsed) -> dict[str, tuple[str, ...]]:
+    """etcd's bootstrap checks: the member is listed, under exactly its advertised peer URLs."""
+    name, advertised = parsed.text("name"), parsed.strings("initial-advertise-peer-urls")
+    text = parsed.text("initial-cluster") or ",".join(f"{name}={url}" for url in advertised)
+    try:
+        cluster = parse_initial_cluster(text)
+    except URLError as exc:
+        raise ConfigError(f"error setting up initial cluster: {exc}") from None
+    if name not in cluster:
+        raise ConfigError(
+            f'couldn\'t find local name "{name}" in the initial cluster configuration'
+        )
+    listed = cluster[name]
+    if len(listed) != len(advertised):
+        raise ConfigError(
+            f"failed to resolve {','.join(advertised)} to match --initial-cluster={text} "
+            f"(len({_go_quote(advertised)}) != len({_go_quote(listed)}))"
+        )
+    if listed != advertised:
+        entry = ",".join(f"{name}={url}" for url in listed)
+        raise ConfigError(
+            f"--initial-cluster has {entry} but missing from --initial-advertise-peer-urls="
+            f'{",".join(advertised)} (resolved urls: "{",".join(advertised)}" != '
+            f'"{",".join(listed)}")'
+        )
+    if parsed.text("initial-cluster-state") == "existing":
+        raise ConfigError(
+            "joining an existing cluster (--initial-cluster-state existing) is not supported "
+            "yet: pyetcd serves a single member until clustering arrives"
+        )
+    if len(cluster) > 1:
+        raise ConfigError(
+            f"--initial-cluster lists {len(cluster)} members; pyetcd serves a single member "
+            "until clustering arrives"
+        )
+    return cluster
+
+
+def _go_quote(urls: tuple[str, ...]) -> str:
+    return "[" + " ".join(f'"{u}"' for u in urls) + "]"
+
+
+def _build(parsed: Parsed) -> Config:
+    cluster = _initial_cluster(parsed)
+    name = parsed.text("name")
+    given = parsed.from_command_line | parsed.from_env
+    return Config(
+        name=name,
+        data_dir=parsed.text("data-dir") or f"{name}.etcd",
+        listen_client_urls=parsed.strings("listen-client-urls"),
+        advertise_client_urls=parsed.strings("advertise-client-urls"),
+        listen_peer_urls=parsed.strings("listen-peer-urls"),
+        initial_advertise_peer_urls=parsed.strings("initial-advertise-peer-urls"),
+        initial_cluster=tuple(sorted(cluster.items())),
+        initial_cluster_state=parsed.text("initial-cluster-state"),
+        initial_cluster_token=parsed.text("initial-cluster-token"),
+        enable_v2=parsed.switch("enable-v2"),
+        heartbeat_interval_ms=parsed.number("heartbeat-interval"),
+        election_timeout_ms=parsed.number("election-timeout"),
+        cors=parsed.strings("cors"),
+        log_level="debug" if parsed.switch("debug") else parsed.text("log-level"),
+        tls_files=tuple((key, parsed.text(key)) for key in _TLS_FILES if parsed.text(key)),
+        inert=tuple(sorted(n for n in given if n not in ACTIVE)),
+        warnings=parsed.warnings,
+    )

@@ -1,0 +1,220 @@
+"""`python -m pyetcd` as a real process on 127.0.0.1: readiness, requests, flags, SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import stat
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from pyetcd.ids import cluster_id, format_id, member_id
+
+READY_PHRASES = ("enabled capabilities for version", "published")
+START_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Member:
+    """One pyetcd process and everything it has written to stderr so far."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, url: str, peer_url: str) -> None:
+        self.proc = proc
+        self.url = url
+        self.peer_url = peer_url
+        self.lines: list[str] = []
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        assert self.proc.stderr is not None
+        async for raw in self.proc.stderr:
+            self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+
+    async def wait_ready(self) -> None:
+        async def ready() -> None:
+            while not all(any(p in line for line in self.lines) for p in READY_PHRASES):
+                if self.proc.returncode is not None:
+                    raise AssertionError("pyetcd exited:\n" + "\n".join(self.lines))
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(ready(), START_TIMEOUT)
+
+    async def stop(self, signum: int = signal.SIGTERM) -> int:
+        if self.proc.returncode is None:
+            self.proc.send_signal(signum)
+        try:
+            code = await asyncio.wait_for(self.proc.wait(), STOP_TIMEOUT)
+        finally:
+            if self.proc.returncode is None:
+                self.proc.kill()
+                await self.proc.wait()
+            await self._reader
+        return code
+
+
+async def start_member(tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> Member:
+    client, peer = free_port(), free_port()
+    url = f"http://127.0.0.1:{client}"
+    peer_url = f"http://127.0.0.1:{peer}"
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pyetcd",
+        "--name", "t1", "--data-dir", str(tmp_path / "t1.etcd"),
+        "--listen-client-urls", url, "--advertise-client-urls", url,
+        "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+        "--initial-cluster", f"t1={peer_url}", "--initial-cluster-token", "tok",
+        *extra,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("ETCD_")}, **(env or {})},
+    )  # fmt: skip
+    member = Member(proc, url, peer_url)
+    try:
+        await member.wait_ready()
+    except BaseException:
+        await member.stop(signal.SIGKILL)
+        raise
+    return member
+
+
+@pytest.fixture
+async def member(tmp_path: Path) -> AsyncIterator[Member]:
+    started = await start_member(tmp_path, "--enable-v2")
+    yield started
+    await started.stop(signal.SIGKILL)
+
+
+async def test_serves_v2_and_stops_cleanly_on_sigterm(member: Member, tmp_path: Path) -> None:
+    async with aiohttp.ClientSession() as http:
+        async with http.put(f"{member.url}/v2/keys/foo", data={"value": "bar"}) as resp:
+            body = await resp.text()
+            assert resp.status == 201
+            assert body.startswith('{"action":"set","node":{"key":"/foo","value":"bar","')
+            assert resp.headers["X-Etcd-Index"] == "4"
+            mid = member_id([member.peer_url], "tok")
+            assert resp.headers["X-Etcd-Cluster-Id"] == format_id(cluster_id([mid]))
+        async with http.get(f"{member.url}/v2/members") as resp:
+            [me] = (await resp.json())["members"]
+            assert (me["name"], me["clientURLs"]) == ("t1", [member.url])
+        async with http.get(f"{member.url}/v2/stats/self") as resp:
+            stats = await resp.json(content_type=None)
+            assert (stats["name"], stats["state"]) == ("t1", "StateLeader")
+        async with http.get(f"{member.url}/version") as resp:
+            assert await resp.json(content_type=None) == {
+                "etcdserver": "3.4.23",
+                "etcdcluster": "3.4.0",
+            }
+    data_dir = tmp_path / "t1.etcd"
+    assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
+    assert list(data_dir.iterdir()) == []
+    assert await member.stop() == 0
+    assert not any("Traceback" in line for line in member.lines)
+
+
+async def test_sigterm_ends_open_watches(member: Member) -> None:
+    async with aiohttp.ClientSession() as http:
+        watch = asyncio.create_task(http.get(f"{member.url}/v2/keys/w?wait=true"))
+        await asyncio.sleep(0.3)
+        assert await member.stop() == 0
+        watch.cancel()
+        await asyncio.gather(watch, return_exceptions=True)
+
+
+async def test_sigint_also_exits_zero(member: Member) -> None:
+    assert await member.stop(signal.SIGINT) == 0
+
+
+async def test_without_enable_v2_the_v2_routes_are_absent(tmp_path: Path) -> None:
+    member = await start_member(tmp_path)
+    try:
+        async with aiohttp.ClientSession() as http:
+            for method, path in (("GET", "/v2/keys/"), ("PUT", "/v2/keys/a"), ("GET", "/v2")):
+                async with http.request(method, f"{member.url}{path}") as resp:
+                    # what etcd 3.4.23 without --enable-v2 answered
+                    assert resp.status == 404
+                    assert await resp.read() == b"404 page not found\n"
+                    assert resp.headers["Content-Type"] == "text/plain; charset=utf-8"
+                    assert resp.headers["Access-Control-Allow-Origin"] == "*"
+            async with http.get(f"{member.url}/version") as resp:
+                assert resp.status == 200
+    finally:
+        assert await member.stop() == 0
+
+
+async def run_cli(*args: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pyetcd", *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("ETCD_")}, **(env or {})},
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), START_TIMEOUT)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "code", "fragment"),
+    [
+        (["--nonsense"], {}, 2, "flag provided but not defined: -nonsense"),
+        (["--listen-client-urls", "http://localhost:1"], {}, 1,
+         "--advertise-client-urls is required when --listen-client-urls is set explicitly"),
+        (["--listen-client-urls", "http://example.com:1", "--advertise-client-urls",
+          "http://example.com:1"], {}, 1, "expected IP in URL for binding"),
+        (["--name", "y"], {"ETCD_NAME": "x"}, 1, 'conflicting environment variable "ETCD_NAME"'),
+    ],
+)  # fmt: skip
+async def test_bad_flags_are_one_line_and_nonzero(
+    args: list[str], env: dict[str, str], code: int, fragment: str
+) -> None:
+    rc, out, err = await run_cli(*args, env=env)
+    assert rc == code
+    assert out == ""
+    assert err.count("\n") == 1 and fragment in err
+
+
+async def test_busy_port_is_one_line_and_exit_one(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        url = f"http://127.0.0.1:{busy.getsockname()[1]}"
+        rc, _, err = await run_cli(
+            "--data-dir", str(tmp_path / "d"), "--listen-client-urls", url,
+            "--advertise-client-urls", url,
+        )  # fmt: skip
+    assert rc == 1
+    last = err.rstrip("\n").splitlines()[-1]
+    assert "cannot listen for client traffic" in last
+    assert "Traceback" not in err
+
+
+async def test_version_and_help() -> None:
+    rc, out, err = await run_cli("--version")
+    assert (rc, err) == (0, "")
+    assert out.startswith("etcd Version: 3.4.23\n") and "pyetcd" in out
+    rc, out, err = await run_cli("-h")
+    assert (rc, err) == (0, "")
+    assert "--listen-client-urls 'http://localhost:2379'" in out and "in memory" in out
+
+
+async def test_tells_systemd_when_ready(tmp_path: Path) -> None:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
+        notify.bind(str(tmp_path / "notify"))
+        notify.setblocking(False)
+        member = await start_member(tmp_path, env={"NOTIFY_SOCKET": str(tmp_path / "notify")})
+        try:
+            assert notify.recv(64) == b"READY=1"
+        finally:
+            assert await member.stop() == 0

@@ -1,0 +1,220 @@
+"""LocalServer: bootstrap indexes, proposals, TTL expiry via Sync, stats and membership."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from http_api.protocol import MembersError
+from pyetcd import gotime
+from pyetcd.applier import Applier
+from pyetcd.entry import decode_entry, encode_entry
+from pyetcd.ids import format_id
+from pyetcd.server import LocalServer
+from pyetcd.wait import Waiters
+from store.commands import BadCommand, Create, Set
+from store.errors import EtcdError
+from store.store import Store
+
+PEER = "http://127.0.0.1:23800"
+CLIENT = "http://127.0.0.1:2379"
+T0 = 1_795_491_498_000_000_000
+SECOND = 1_000_000_000
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = T0
+
+    def __call__(self) -> int:
+        return self.now
+
+
+@pytest.fixture
+async def clock_and_server():
+    clock = Clock()
+    server = LocalServer(
+        name="n1",
+        peer_urls=(PEER,),
+        client_urls=(CLIENT,),
+        token="etcd-cluster",
+        clock=clock,
+        sync_interval=0.01,
+    )
+    await server.start()
+    yield clock, server
+    await server.stop()
+
+
+@pytest.fixture
+async def server(clock_and_server):
+    return clock_and_server[1]
+
+
+async def test_bootstrap_takes_indexes_one_to_three(server: LocalServer) -> None:
+    assert server.store.index == 3
+    assert server.raft_index() == 3 and server.raft_term() == 1
+    assert server.cluster_version() == "3.4.0"
+    [me] = server.members()
+    assert (format_id(me.id), me.name, me.peer_urls, me.client_urls) == (
+        "2e1259d415f2a040",
+        "n1",
+        (PEER,),
+        (CLIENT,),
+    )
+    assert format_id(server.cluster_id) == "48276a8f75b6a87"
+    assert server.leader() == me and server.has_leader() and await server.health()
+
+
+async def test_first_user_write_is_index_four(server: LocalServer) -> None:
+    event = await server.propose(Set("/foo", "bar", False, None, False, server.now()))
+    assert (event.action, event.node.key, event.node.value) == ("set", "/foo", "bar")
+    assert event.node.created_index == event.etcd_index == 4
+
+
+async def test_failed_write_consumes_a_raft_index_only(server: LocalServer) -> None:
+    await server.propose(Create("/a", "1", False, False, None, server.now()))
+    with pytest.raises(EtcdError) as caught:
+        await server.propose(Create("/a", "2", False, False, None, server.now()))
+    assert caught.value.code == 105
+    assert (server.store.index, server.raft_index()) == (4, 5)
+    await server.linearizable_read()
+
+
+async def test_ttl_keys_expire_through_sync_entries(clock_and_server) -> None:
+    clock, server = clock_and_server
+    await server.propose(Set("/t", "x", False, clock.now + SECOND, False, clock.now))
+    await asyncio.sleep(0.05)
+    assert server.store.has_ttl_nodes(), "not due yet: the key must survive the Syncs"
+    clock.now += 2 * SECOND
+    for _ in range(200):
+        if not server.store.has_ttl_nodes():
+            break
+        await asyncio.sleep(0.01)
+    assert not server.store.has_ttl_nodes()
+    assert server.store.index == 5, "the expiry consumed one etcd index"
+    with pytest.raises(EtcdError) as caught:
+        server.store.get("/t")
+    assert caught.value.code == 100
+
+
+async def test_no_sync_entries_without_ttl_nodes(server: LocalServer) -> None:
+    await asyncio.sleep(0.05)
+    assert server.raft_index() == 3
+
+
+async def test_self_and_leader_stats(clock_and_server) -> None:
+    clock, server = clock_and_server
+    clock.now += 74 * SECOND + 900_000_000
+    stats = server.self_stats()
+    assert list(stats) == [
+        "name", "id", "state", "startTime", "leaderInfo", "recvAppendRequestCnt",
+        "sendAppendRequestCnt",
+    ]  # fmt: skip
+    assert stats["name"] == "n1" and stats["id"] == "2e1259d415f2a040"
+    assert stats["state"] == "StateLeader"
+    assert stats["leaderInfo"] == {
+        "leader": "2e1259d415f2a040",
+        "uptime": "1m14.9s",
+        "startTime": gotime.rfc3339nano(T0),
+    }
+    assert stats["startTime"] == gotime.rfc3339nano(T0)
+    assert (stats["recvAppendRequestCnt"], stats["sendAppendRequestCnt"]) == (0, 0)
+    assert server.leader_stats() == {"leader": "2e1259d415f2a040", "followers": {}}
+
+
+async def test_add_update_remove_member(server: LocalServer) -> None:
+    added = await server.add_member(("http://127.0.0.1:24810",))
+    assert format_id(added.id) == "748a9048d3de52a2", "sha1 of URL + unix second, as etcd"
+    assert (added.name, added.client_urls) == ("", ())
+    assert [m.id for m in server.members()] == sorted([added.id, server.member_id])
+    assert server.store.index == 4
+    with pytest.raises(MembersError) as caught:
+        await server.add_member(("http://127.0.0.1:24810",))
+    assert (caught.value.status, caught.value.message) == (409, "membership: peerURL exists")
+    with pytest.raises(MembersError) as caught:
+        await server.update_member(added.id, (PEER,))
+    assert caught.value.status == 409
+    await server.update_member(added.id, ("http://127.0.0.1:24811",))
+    assert server.members()[1].peer_urls == ("http://127.0.0.1:24811",)
+    await server.remove_member(added.id)
+    assert server.store.index == 7, "add +1, update +1, remove +2"
+    with pytest.raises(MembersError) as caught:
+        await server.remove_member(added.id)
+    assert (caught.value.status, caught.value.message) == (
+        410,
+        "Member permanently removed: 748a9048d3de52a2",
+    )
+    with pytest.raises(MembersError) as caught:
+        await server.add_member(("http://127.0.0.1:24810",))
+    assert caught.value.status == 500, "same URL in the same second: the removed id again"
+    with pytest.raises(MembersError) as caught:
+        await server.update_member(0xABC, ("http://127.0.0.1:1",))
+    assert (caught.value.status, caught.value.message) == (404, "No such member: abc")
+
+
+async def test_the_only_member_cannot_remove_itself(server: LocalServer) -> None:
+    with pytest.raises(MembersError) as caught:
+        await server.remove_member(server.member_id)
+    assert (caught.value.status, caught.value.message) == (500, "Internal Server Error")
+    assert len(server.members()) == 1
+
+
+async def test_undecodable_entries_are_counted_and_skipped() -> None:
+    waiters = Waiters(0x2E1259D415F2A040, T0 // 1_000_000)
+    applier = Applier(Store(), waiters)
+    applier.apply_entry(1, 1, b"\xc1garbage")
+    applier.apply_entry(2, 1, encode_entry(99, Set("/k", "v", False, None, False, T0)))
+    assert (applier.dropped_entries, applier.applied_index, applier.store.index) == (1, 2, 1)
+    assert len(waiters) == 0
+
+
+def test_entries_round_trip_and_reject_garbage() -> None:
+    cmd = Set("/k", "v", False, None, False, T0)
+    assert decode_entry(encode_entry(7, cmd)) == (7, cmd)
+    for bad in (b"", b"\x93\x01\x02\x03", encode_entry(1, cmd)[:-1]):
+        with pytest.raises(BadCommand):
+            decode_entry(bad)
+
+
+@pytest.mark.parametrize(
+    ("ns", "text"),
+    [
+        (0, "0s"), (750, "750ns"), (1_500, "1.5µs"), (20_000_000, "20ms"),
+        (2_694_013_620, "2.69401362s"), (74_900_000_000, "1m14.9s"), (3_605 * SECOND, "1h0m5s"),
+        (-SECOND, "-1s"),
+    ],
+)  # fmt: skip
+def test_go_duration_strings(ns: int, text: str) -> None:
+    assert gotime.duration(ns) == text
+
+
+@pytest.mark.parametrize(
+    ("tz", "text"),
+    [
+        ("UTC", "2026-11-24T03:33:26.346372935Z"),
+        ("CET-1", "2026-11-24T04:33:26.346372935+01:00"),
+        ("XYZ+05:30", "2026-11-23T22:03:26.346372935-05:30"),
+    ],
+)
+def test_rfc3339nano_in_the_local_zone(monkeypatch: pytest.MonkeyPatch, tz: str, text: str):
+    monkeypatch.setenv("TZ", tz)
+    time.tzset()
+    try:
+        assert gotime.rfc3339nano(1_795_491_206_346_372_935) == text
+        assert gotime.rfc3339nano(1_795_491_206_000_000_000).endswith(":26" + text[29:])
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+async def test_request_ids_carry_the_member_and_never_repeat() -> None:
+    waiters = Waiters(0x2E1259D415F2A040, T0 // 1_000_000)
+    first, done = waiters.register()
+    second, _ = waiters.register()
+    assert first >> 48 == 0xA040 and second == first + 1
+    waiters.trigger(first ^ (1 << 60), EtcdError(100))
+    assert not done.done(), "an entry proposed by another member wakes nobody here"
+    assert len(waiters) == 2
