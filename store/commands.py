@@ -171,12 +171,16 @@ class BadCommand(ValueError):
 
 
 def encode_command(cmd: Command) -> bytes:
-    return msgpack.packb([_TAGS[type(cmd)], *astuple(cmd)], use_bin_type=True)
+    return msgpack.packb(
+        [_TAGS[type(cmd)], *astuple(cmd)], use_bin_type=True, unicode_errors="surrogateescape"
+    )
 
 
 def decode_command(data: bytes) -> Command:
     try:
-        tag, *args = msgpack.unpackb(data, raw=False, use_list=True)
+        tag, *args = msgpack.unpackb(
+            data, raw=False, use_list=True, unicode_errors="surrogateescape"
+        )
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
         raise BadCommand(f"undecodable command: {exc}") from exc
     if not _is_int(tag) or tag not in _CLASSES or len(args) != _ARITY[tag]:

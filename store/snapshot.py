@@ -42,12 +42,16 @@ def dump(root: Node, index: int, history: EventHistory) -> bytes:
         (key, e.action, _extern_row(e.node), _extern_row(e.prev_node), e.etcd_index, e.refresh)
         for key, e in history
     ]
-    return msgpack.packb([FORMAT, index, rows, events], use_bin_type=True)
+    return msgpack.packb(
+        [FORMAT, index, rows, events], use_bin_type=True, unicode_errors="surrogateescape"
+    )
 
 
 def load(data: bytes) -> tuple[Node, int, EventHistory]:
     try:
-        version, index, rows, events = msgpack.unpackb(data, raw=False, use_list=True)
+        version, index, rows, events = msgpack.unpackb(
+            data, raw=False, use_list=True, unicode_errors="surrogateescape"
+        )
         if version != FORMAT:
             raise BadSnapshot(f"unknown store snapshot format {version!r}")
         root = Node("/", None, "", True, 0, None)

@@ -248,3 +248,19 @@ async def test_metrics_count_requests(client: TestClient) -> None:
     assert 'etcd_http_received_total{method="PUT"} 1.0' in text
     assert 'etcd_http_failed_total{code="404",method="QGET"} 1.0' in text
     assert 'etcd_http_received_total{method="GET"}' not in text
+
+
+async def test_invalid_utf8_key_and_value_are_stored_and_echoed_as_go_does(
+    client: TestClient, server: LocalServer
+) -> None:
+    resp = await raw_request(client, "PUT", b"/v2/keys/k%ff?value=v%fe%41")
+    assert resp.status == 201
+    assert resp.body == (
+        b'{"action":"set","node":{"key":"/k\\ufffd","value":"v\\ufffdA",'
+        b'"modifiedIndex":4,"createdIndex":4}}\n'
+    )
+    resp = await raw_request(client, "GET", b"/v2/keys/k%ff")
+    assert resp.status == 200
+    assert b'"value":"v\\ufffdA"' in resp.body
+    restored = type(server.store).restore(server.store.save())
+    assert restored.get("/k\udcff", now=server.now()).node.value == "v\udcfeA"
