@@ -1,0 +1,228 @@
+"""The issue-2 API benchmark: local GET, PUT and watch fan-out, pyetcd next to etcd in one run.
+
+Both servers run side by side for the whole suite and every cell is measured on one, then
+the other, straight after: the machine is shared, and only ratios taken this close together
+are meaningful.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from http.client import HTTPException
+
+import uvloop
+
+from bench import harness
+from bench.harness import Server
+from bench.load import LoadResult, run_wrk
+from bench.watch_fanout import FanoutResult, run_fanout
+from tests.procs import MemberStartError
+
+KEYS = 1000
+VALUE_SIZE = 100
+CONNECTIONS = (1, 16, 128)
+WATCHERS = (1, 100, 1000)
+GET = "GET (local)"
+PUT = "PUT"
+FANOUT = "watch fan-out"
+# Fan-out rounds alternate between the servers in blocks this long, so a burst of background
+# load on the shared machine hits both rather than one.
+FANOUT_BLOCK = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    workload: str
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """pyetcd/etcd must be >= `at_least` (throughput) or <= `at_most` (time)."""
+
+    at_least: float | None = None
+    at_most: float | None = None
+
+    def met(self, ratio: float) -> bool:
+        if self.at_least is not None:
+            return ratio >= self.at_least
+        return self.at_most is not None and ratio <= self.at_most
+
+    def __str__(self) -> str:
+        return f">= {self.at_least}x" if self.at_least is not None else f"<= {self.at_most}x"
+
+
+TARGETS = {Cell(GET, 16): Target(at_least=0.5), Cell(FANOUT, 1000): Target(at_most=1.5)}
+
+Result = LoadResult | FanoutResult | str
+
+
+@dataclass(slots=True)
+class Suite:
+    impls: list[str]
+    duration: float
+    rounds: int
+    results: dict[tuple[Cell, str], Result] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def cells(
+    connections: Sequence[int] = CONNECTIONS, watchers: Sequence[int] = WATCHERS
+) -> list[Cell]:
+    return [
+        *(Cell(GET, c) for c in connections),
+        *(Cell(PUT, c) for c in connections),
+        *(Cell(FANOUT, w) for w in watchers),
+    ]
+
+
+def fanout_blocks(rounds: int) -> list[int]:
+    """Fan-out rounds split into blocks of at most FANOUT_BLOCK, taken in turn by each server."""
+    full, rest = divmod(rounds, FANOUT_BLOCK)
+    return [FANOUT_BLOCK] * full + ([rest] if rest else [])
+
+
+def _measure(server: Server, cell: Cell, suite: Suite, keys: int, rounds: int) -> Result:
+    if not server.alive():
+        return "server exited"
+    try:
+        if cell.workload == FANOUT:
+            return uvloop.run(run_fanout(server, cell.size, rounds))
+        method = "GET" if cell.workload == GET else "PUT"
+        return run_wrk(server, method, cell.size, suite.duration, keys, VALUE_SIZE)
+    except Exception as exc:  # one failed cell is reported in its place; the others still run
+        return f"error: {type(exc).__name__}: {exc}"
+
+
+def run_suite(
+    impls: Sequence[str],
+    duration: float,
+    rounds: int,
+    suite_cells: Sequence[Cell],
+    keys: int = KEYS,
+    args: Sequence[str] = harness.BENCH_ARGS,
+    progress: Callable[[str], None] = lambda _line: None,
+) -> Suite:
+    """Measure every cell on every server that started; failures become notes or cell texts."""
+    suite = Suite(list(impls), duration, rounds)
+    with contextlib.ExitStack() as stack:
+        servers: dict[str, Server] = {}
+        for impl in impls:
+            try:
+                server = harness.start_server(impl, args)
+            except MemberStartError as exc:
+                last = [line for line in str(exc).splitlines() if line.strip()][-1]
+                suite.notes.append(f"{impl} did not start: {last.strip()}")
+                continue
+            stack.callback(server.stop)
+            try:
+                harness.preload(server.port, keys, VALUE_SIZE)
+            except (OSError, HTTPException, harness.HttpError) as exc:
+                suite.notes.append(f"{impl} preload failed: {exc!r}")
+                continue
+            servers[impl] = server
+        for impl, server in servers.items():
+            suite.notes.append(f"{impl} idle CPU: {harness.idle_cpu(server):.3f} core")
+        for cell in suite_cells:
+            passes = fanout_blocks(suite.rounds) if cell.workload == FANOUT else [0]
+            for rounds in passes:
+                for impl, server in servers.items():
+                    before = suite.results.get((cell, impl))
+                    if isinstance(before, str):
+                        continue
+                    progress(f"{cell.workload} {cell.size} on {impl}")
+                    result = _measure(server, cell, suite, keys, rounds)
+                    if isinstance(before, FanoutResult) and isinstance(result, FanoutResult):
+                        result = before.plus(result)
+                    suite.results[(cell, impl)] = result
+                    time.sleep(0.2)
+    return suite
+
+
+def _load_text(result: Result) -> tuple[str, str]:
+    if isinstance(result, str):
+        return result, ""
+    assert isinstance(result, LoadResult)
+    errors = f", {result.errors} errors" if result.errors else ""
+    return (
+        f"{result.rps:,.0f} · {result.p50_ms:.2f} / {result.p99_ms:.1f}{errors}",
+        f"{result.server_cores:.2f} · {result.server_us_per_request:.0f} µs "
+        f"(wrk {result.client_cpu_s / result.seconds:.2f})",
+    )
+
+
+def _fanout_text(result: Result) -> tuple[str, str]:
+    if isinstance(result, str):
+        return result, ""
+    assert isinstance(result, FanoutResult)
+    return (
+        f"{result.median_ms:.2f}",
+        f"{result.server_cpu_ms_per_round:.1f} / {result.client_cpu_ms_per_round:.1f}",
+    )
+
+
+def _ratio(suite: Suite, cell: Cell) -> tuple[str, str]:
+    etcd, pyetcd = suite.results.get((cell, "etcd")), suite.results.get((cell, "pyetcd"))
+    target = TARGETS.get(cell)
+    if isinstance(etcd, LoadResult) and isinstance(pyetcd, LoadResult) and etcd.rps > 0:
+        ratio = pyetcd.rps / etcd.rps
+    elif isinstance(etcd, FanoutResult) and isinstance(pyetcd, FanoutResult) and etcd.median_ms:
+        ratio = pyetcd.median_ms / etcd.median_ms
+    else:
+        return "—", str(target) if target else ""
+    if target is None:
+        return f"{ratio:.2f}", ""
+    return f"{ratio:.2f}", f"{target} {'met' if target.met(ratio) else 'MISSED'}"
+
+
+def render(suite: Suite, command: str, machine: str) -> str:
+    """The suite as markdown: one table for request load, one for fan-out, then the notes."""
+    out = [f"Command: `{command}`", "", f"Machine: {machine}", ""]
+    load_cells = [c for c in _cells_of(suite) if c.workload != FANOUT]
+    fanout_cells = [c for c in _cells_of(suite) if c.workload == FANOUT]
+    if load_cells:
+        head = ["workload", "conns"]
+        for impl in suite.impls:
+            head += [f"{impl} req/s · p50 / p99 ms", f"{impl} CPU cores · per req"]
+        head += ["pyetcd/etcd req/s", "target"]
+        out += _table(head, [
+            [c.workload, str(c.size)]
+            + [t for impl in suite.impls for t in _load_text(suite.results.get((c, impl), "—"))]
+            + list(_ratio(suite, c))
+            for c in load_cells
+        ])  # fmt: skip
+    if fanout_cells:
+        head = ["watchers"]
+        for impl in suite.impls:
+            head += [f"{impl} median ms", f"{impl} CPU ms/round server / client"]
+        head += ["pyetcd/etcd time", "target"]
+        out += _table(head, [
+            [str(c.size)]
+            + [t for impl in suite.impls for t in _fanout_text(suite.results.get((c, impl), "—"))]
+            + list(_ratio(suite, c))
+            for c in fanout_cells
+        ])  # fmt: skip
+    out += [
+        f"{suite.duration:g} s per load cell (wrk, closed loop, {KEYS} keys, {VALUE_SIZE}-byte "
+        f"values); fan-out: median of {suite.rounds} rounds (taken in turns of {FANOUT_BLOCK} "
+        "per server), time from sending the PUT until "
+        "every watcher has the whole response. CPU is the server process's user+system time "
+        "from /proc (10 ms ticks); wrk's own CPU is in brackets; the fan-out client is this "
+        "Python process. PUT rows are for information only.",
+        "",
+        *(f"- {note}" for note in suite.notes),
+    ]
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _cells_of(suite: Suite) -> list[Cell]:
+    return list(dict.fromkeys(cell for cell, _ in suite.results))
+
+
+def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return [*lines, ""]

@@ -1,0 +1,135 @@
+"""Closed-loop HTTP load with wrk: GET or PUT of random keys out of the preloaded set.
+
+wrk (C, epoll) drives the load; a Lua script picks the keys and, when the run ends, prints one
+machine-readable `BENCH` line that `parse_wrk` reads, so nothing depends on wrk's human output.
+"""
+
+from __future__ import annotations
+
+import resource
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+
+from bench.harness import KEY_PREFIX, Server
+
+WRK = "wrk"
+_MARK = "BENCH"
+
+LUA_SCRIPT = """
+local method, keys, prefix, body
+local threads = 0
+
+function setup(thread)
+  threads = threads + 1
+  thread:set("thread_no", threads)
+end
+
+function init(args)
+  method, keys, prefix = args[1], tonumber(args[2]), args[4]
+  body = "value=" .. string.rep("x", tonumber(args[3]))
+  math.randomseed(thread_no * 7919)
+end
+
+function request()
+  local path = prefix .. math.random(0, keys - 1)
+  if method == "PUT" then
+    return wrk.format("PUT", path,
+      {["Content-Type"] = "application/x-www-form-urlencoded"}, body)
+  end
+  return wrk.format("GET", path)
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "%s requests=%d duration_us=%d p50_us=%.1f p99_us=%.1f errors=%d\\n",
+    "MARK", summary.requests, summary.duration,
+    latency:percentile(50.0), latency:percentile(99.0),
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+""".replace("MARK", _MARK)
+
+
+class LoadError(RuntimeError):
+    """wrk failed or printed no result line."""
+
+
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+    server_cpu_s: float
+    client_cpu_s: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def server_cores(self) -> float:
+        """Average cores the server process used during the run."""
+        return self.server_cpu_s / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def server_us_per_request(self) -> float:
+        return 1e6 * self.server_cpu_s / self.requests if self.requests else 0.0
+
+
+def parse_wrk(stdout: str) -> dict[str, float]:
+    """The numbers from the script's `BENCH key=value ...` line."""
+    for line in stdout.splitlines():
+        if line.startswith(_MARK + " "):
+            pairs = (item.split("=", 1) for item in line.split()[1:])
+            return {key: float(value) for key, value in pairs}
+    raise LoadError(f"no {_MARK} line in wrk output:\n{stdout[-2000:]}")
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_wrk(
+    server: Server,
+    method: str,
+    connections: int,
+    duration: float,
+    keys: int,
+    value_size: int,
+) -> LoadResult:
+    """Run wrk for `duration` seconds; at most 2 wrk threads (the machine has 2 cores)."""
+    if method not in ("GET", "PUT"):
+        raise ValueError(f"unsupported method {method!r}")
+    if shutil.which(WRK) is None:
+        raise LoadError("wrk not found on PATH (Debian package wrk)")
+    threads = min(2, connections)
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-") as script:
+        script.write(LUA_SCRIPT)
+        script.flush()
+        argv = [
+            WRK, "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(duration))}s",
+            "--timeout", "10s", "-s", script.name, server.url,
+            "--", method, str(keys), str(value_size), KEY_PREFIX,
+        ]  # fmt: skip
+        cpu_before, client_before = server.cpu_seconds(), _children_cpu()
+        out = subprocess.run(
+            argv, capture_output=True, text=True, check=False, timeout=duration + 60
+        )
+        cpu_after, client_after = server.cpu_seconds(), _children_cpu()
+    if out.returncode != 0:
+        raise LoadError(f"wrk exited {out.returncode}: {out.stderr.strip() or out.stdout[-500:]}")
+    numbers = parse_wrk(out.stdout)
+    return LoadResult(
+        requests=int(numbers["requests"]),
+        seconds=numbers["duration_us"] / 1e6,
+        p50_ms=numbers["p50_us"] / 1e3,
+        p99_ms=numbers["p99_us"] / 1e3,
+        errors=int(numbers["errors"]),
+        server_cpu_s=cpu_after - cpu_before,
+        client_cpu_s=client_after - client_before,
+    )
