@@ -1,0 +1,822 @@
+"""Peer transport: raft messages between members over TCP (optionally TLS), one stream per peer.
+
+Every connection opens with a Hello naming the protocol version, cluster id, sender, recipient
+and what the connection carries (a message stream, one snapshot, or a joiner's info request);
+the listener answers Accept or Refuse. Each member dials one outgoing stream per peer and
+receives on the streams its peers dial, so raft messages flow one way per connection and the
+listener only writes Pongs back.
+
+Loss is normal for raft, so the transport drops rather than blocks: a full queue or a peer that
+is down drops the message and reports the peer unreachable, and the core retries. Snapshots go
+on their own short-lived connection so heartbeats never wait behind megabytes.
+
+Latency is measured with transport-level Ping/Pong frames, one outstanding at a time, about once
+a second on each outgoing stream: independent of raft traffic, so a follower's figures stay
+fresh even when the leader is idle. A ping unanswered for `ping_timeout` closes the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import random
+import ssl
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from raft.aio.peer_frames import (
+    PROTO_VERSION,
+    Accept,
+    ConnKind,
+    Hello,
+    Info,
+    Ping,
+    Pong,
+    Refuse,
+    SnapshotReceived,
+    decode_peer_frame,
+    encode_control,
+)
+from raft.codec import DEFAULT_MAX_FRAME_SIZE, BadFrame, FrameDecoder, encode_frame
+from raft.messages import InstallSnapshot, Message
+
+log = logging.getLogger(__name__)
+
+ClientSSL = Callable[[], ssl.SSLContext | None]
+MessageHandler = Callable[[Message], None]
+
+DEFAULT_QUEUE_SIZE = 4096
+HELLO_MAX_FRAME = 4096
+READ_CHUNK = 256 << 10
+BATCH_BYTES = 256 << 10
+HIGH_WATER = 1 << 20
+
+_DIALING = "dialing"
+_UP = "up"
+_DOWN = "down"
+
+_CONN_ERRORS = (OSError, TimeoutError, EOFError)
+
+
+# What msgpack raises for a value it cannot encode (an int beyond 64 bits, a wrong type).
+_ENCODE_ERRORS = (TypeError, ValueError, OverflowError)
+
+
+def _why(exc: BaseException) -> str:
+    return str(exc) or type(exc).__name__
+
+
+def _encode(msg: Message) -> bytes | None:
+    """The message's frame, or None (logged) for a message the codec cannot carry."""
+    try:
+        return encode_frame(msg)
+    except _ENCODE_ERRORS as exc:
+        log.error("peer: dropping unencodable %s to %x: %s", type(msg).__name__, msg.to, exc)
+        return None
+
+
+class PeerURLError(ValueError):
+    """A peer URL the transport cannot use."""
+
+
+class PeerRefused(ConnectionError):
+    """The remote listener refused our Hello; the message is its reason."""
+
+
+class PeerProtocolError(ConnectionError):
+    """The remote end answered with something the protocol does not allow there."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeerAddress:
+    url: str
+    scheme: str
+    host: str
+    port: int
+
+
+def parse_peer_url(url: str) -> PeerAddress:
+    """`http://host:port` or `https://host:port`; the port is required, as in etcd."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise PeerURLError(f"peer URL {url!r}: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise PeerURLError(f"peer URL {url!r}: scheme must be http or https")
+    if not parts.hostname or port is None:
+        raise PeerURLError(f"peer URL {url!r}: needs a host and a port")
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        raise PeerURLError(f"peer URL {url!r}: must not have a path, query or fragment")
+    return PeerAddress(url, parts.scheme, parts.hostname, port)
+
+
+@dataclass(frozen=True, slots=True)
+class LatencyStats:
+    """Ping round trips in milliseconds (zeros before the first sample)."""
+
+    current: float = 0.0
+    average: float = 0.0
+    stddev: float = 0.0
+    minimum: float = 0.0
+    maximum: float = 0.0
+    samples: int = 0
+
+
+class _Latency:
+    """Welford's running mean and variance, so no sample history is kept."""
+
+    __slots__ = ("count", "current", "maximum", "mean", "minimum", "sq")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.current = self.mean = self.sq = 0.0
+        self.minimum = math.inf
+        self.maximum = 0.0
+
+    def add(self, ms: float) -> None:
+        self.count += 1
+        self.current = ms
+        delta = ms - self.mean
+        self.mean += delta / self.count
+        self.sq += delta * (ms - self.mean)
+        self.minimum = min(self.minimum, ms)
+        self.maximum = max(self.maximum, ms)
+
+    def snapshot(self) -> LatencyStats:
+        if not self.count:
+            return LatencyStats()
+        stddev = math.sqrt(self.sq / self.count)
+        return LatencyStats(self.current, self.mean, stddev, self.minimum, self.maximum, self.count)
+
+
+@dataclass(frozen=True, slots=True)
+class PeerStats:
+    """One peer as seen by this member's dialer: `sent` counts messages written to the
+    stream, `failed` every message dropped (of which `queue_drops` for a full queue)."""
+
+    peer_id: int
+    connected: bool
+    sent: int
+    failed: int
+    queue_drops: int
+    queued: int
+    latency: LatencyStats
+
+
+@dataclass(slots=True)
+class TransportCounters:
+    """Transport-wide totals; the listener-side ones count remote misbehaviour."""
+
+    sent: int = 0
+    failed: int = 0
+    queue_drops: int = 0
+    unknown_peer: int = 0
+    received: int = 0
+    accepted_connections: int = 0
+    malformed_frames: int = 0
+    refused_hellos: int = 0
+    frm_mismatch: int = 0
+    misrouted: int = 0
+    snapshots_sent: int = 0
+    snapshots_failed: int = 0
+    snapshots_received: int = 0
+
+
+class _Conn:
+    """One connection with its frame decoder."""
+
+    __slots__ = ("decoder", "reader", "writer")
+
+    def __init__(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, max_frame_size: int
+    ) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.decoder = FrameDecoder(max_frame_size, decode_peer_frame)
+
+    async def read_frame(self) -> Any:
+        """The next decoded frame or BadFrame; EOFError at end of stream (or mid-frame)."""
+        decoder = self.decoder
+        while True:
+            event = decoder.next_event()
+            if event is not None:
+                return event
+            data = await self.reader.read(READ_CHUNK)
+            if not data:
+                raise EOFError("truncated frame" if decoder.buffered else "connection closed")
+            decoder.receive_data(data)
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def _dial(
+    url: str, client_ssl: ClientSSL | None, hello: Hello, timeout: float, max_frame_size: int
+) -> tuple[_Conn, Any]:
+    """Connect, send `hello` and return the connection with the listener's answer."""
+    address = parse_peer_url(url)
+    ctx = None
+    if address.scheme == "https":
+        ctx = client_ssl() if client_ssl else None
+        if ctx is None:
+            raise PeerURLError(f"peer URL {url}: https but no client TLS configured")
+    async with asyncio.timeout(timeout):
+        reader, writer = await asyncio.open_connection(
+            address.host, address.port, ssl=ctx, server_hostname=address.host if ctx else None
+        )
+        conn = _Conn(reader, writer, max_frame_size)
+        try:
+            writer.write(encode_control(hello))
+            reply = await conn.read_frame()
+        except BaseException:
+            conn.close()
+            raise
+    if type(reply) is Refuse:
+        conn.close()
+        raise PeerRefused(reply.reason)
+    if isinstance(reply, BadFrame):
+        conn.close()
+        raise PeerProtocolError(f"bad handshake reply: {reply.reason}")
+    return conn, reply
+
+
+async def fetch_info(
+    peer_url: str,
+    cluster_id: int | None,
+    client_ssl: ClientSSL | None = None,
+    timeout: float = 5.0,
+) -> bytes:
+    """The bytes a member's `info_handler` returns, fetched over its peer URL.
+
+    For joiners that know only a peer URL; `cluster_id` None skips the cluster check. Raises
+    PeerRefused, PeerProtocolError, PeerURLError, OSError (including ssl.SSLError), TimeoutError
+    or EOFError.
+    """
+    hello = Hello(PROTO_VERSION, cluster_id, 0, 0, ConnKind.INFO)
+    conn, reply = await _dial(peer_url, client_ssl, hello, timeout, DEFAULT_MAX_FRAME_SIZE)
+    conn.close()
+    if type(reply) is not Info:
+        raise PeerProtocolError(f"expected Info from {peer_url}, got {type(reply).__name__}")
+    return reply.data
+
+
+class _Peer:
+    """Dialer-side state of one peer: its queue, writer task and figures."""
+
+    __slots__ = (
+        "conn",
+        "failed",
+        "healthy",
+        "id",
+        "latency",
+        "ping_sent",
+        "ping_seq",
+        "queue",
+        "queue_drops",
+        "sent",
+        "state",
+        "task",
+        "url",
+        "url_index",
+        "urls",
+        "wake",
+    )
+
+    def __init__(self, peer_id: int, urls: tuple[str, ...]) -> None:
+        self.id = peer_id
+        self.urls = urls
+        self.url_index = 0
+        self.url = ""
+        self.queue: deque[Message] = deque()
+        self.wake = asyncio.Event()
+        self.state = _DIALING
+        self.healthy: bool | None = None
+        self.conn: _Conn | None = None
+        self.task: asyncio.Task[None] | None = None
+        self.sent = self.failed = self.queue_drops = 0
+        self.latency = _Latency()
+        self.ping_seq = 0
+        self.ping_sent: float | None = None
+
+    def next_url(self) -> str:
+        self.url = self.urls[self.url_index % len(self.urls)]
+        self.url_index += 1
+        return self.url
+
+
+def _hex(value: int | None) -> str:
+    return "none" if value is None else f"{value:x}"
+
+
+class PeerTransport:
+    """Carries raft messages to and from the other members; see the module docstring.
+
+    Callbacks run in the event loop and must not block; exceptions they raise are logged and
+    swallowed. `set_peers` and `send` must be called from the loop's thread.
+    """
+
+    def __init__(
+        self,
+        member_id: int,
+        cluster_id: int,
+        on_message: MessageHandler,
+        on_unreachable: Callable[[int], None],
+        on_snapshot_status: Callable[[int, bool], None],
+        server_ssl: ssl.SSLContext | None = None,
+        client_ssl: ClientSSL | None = None,
+        info_handler: Callable[[], bytes] | None = None,
+        *,
+        queue_size: int = DEFAULT_QUEUE_SIZE,
+        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
+        backoff: tuple[float, float] = (0.05, 1.0),
+        ping_interval: float = 1.0,
+        ping_timeout: float = 10.0,
+        dial_timeout: float = 5.0,
+        hello_timeout: float = 5.0,
+        snapshot_timeout: float = 60.0,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.member_id = member_id
+        self.cluster_id = cluster_id
+        self._on_message = on_message
+        self._on_unreachable = on_unreachable
+        self._on_snapshot_status = on_snapshot_status
+        self._server_ssl = server_ssl
+        self._client_ssl = client_ssl
+        self._info_handler = info_handler
+        self.queue_size = queue_size
+        self.max_frame_size = max_frame_size
+        self.backoff = backoff
+        self.ping_interval = ping_interval
+        self.ping_timeout = ping_timeout
+        self.dial_timeout = dial_timeout
+        self.hello_timeout = hello_timeout
+        self.snapshot_timeout = snapshot_timeout
+        self._rng = rng or random.Random()
+        self.counters = TransportCounters()
+        self.bound_urls: list[str] = []
+        self._servers: list[asyncio.Server] = []
+        self._peers: dict[int, _Peer] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._inbound: dict[asyncio.Task[Any], _Conn] = {}
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self, listen_urls: Sequence[str]) -> None:
+        """Bind every listen URL (port 0 picks a free port; see `bound_urls`)."""
+        addresses = [parse_peer_url(url) for url in listen_urls]
+        for address in addresses:
+            if address.scheme == "https" and self._server_ssl is None:
+                raise PeerURLError(f"listen URL {address.url}: https needs server TLS material")
+        try:
+            for address in addresses:
+                ctx = self._server_ssl if address.scheme == "https" else None
+                server = await asyncio.start_server(
+                    self._accept, address.host, address.port, ssl=ctx
+                )
+                self._servers.append(server)
+                for sock in server.sockets:
+                    host, port = sock.getsockname()[:2]
+                    shown = f"[{host}]" if ":" in host else host
+                    self.bound_urls.append(f"{address.scheme}://{shown}:{port}")
+        except BaseException:
+            await self._close_servers()
+            raise
+        log.info("peer: member %x listening on %s", self.member_id, ", ".join(self.bound_urls))
+
+    async def stop(self) -> None:
+        """Close listeners, streams and snapshot sends; queued messages are discarded."""
+        self._closed = True
+        for server in self._servers:
+            server.close()
+        tasks = list(self._tasks)
+        self._peers.clear()
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        # Inbound handlers belong to the streams machinery, which logs their cancellation as
+        # an error; closing their connections lets them finish on their own instead.
+        for conn in self._inbound.values():
+            conn.close()
+        if self._inbound:
+            await asyncio.wait(list(self._inbound), timeout=self.hello_timeout)
+        await self._close_servers()
+
+    async def _close_servers(self) -> None:
+        servers, self._servers = self._servers, []
+        for server in servers:
+            server.close()
+            await server.wait_closed()
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- membership --------------------------------------------------------------------------
+
+    def set_peers(self, peers: Mapping[int, Sequence[str]]) -> None:
+        """Make the peer set exactly `peers` (this member's own id is ignored)."""
+        wanted: dict[int, tuple[str, ...]] = {}
+        for peer_id, urls in peers.items():
+            if peer_id == self.member_id:
+                continue
+            if not urls:
+                raise PeerURLError(f"peer {peer_id:x} has no peer URLs")
+            for url in urls:
+                parse_peer_url(url)
+            wanted[peer_id] = tuple(urls)
+        if self._closed:
+            return
+        for peer_id in [p for p in self._peers if p not in wanted]:
+            peer = self._peers.pop(peer_id)
+            if peer.task:
+                peer.task.cancel()
+        for peer_id, urls in wanted.items():
+            peer = self._peers.get(peer_id)
+            if peer is None:
+                peer = self._peers[peer_id] = _Peer(peer_id, urls)
+                peer.task = self._spawn(self._run_peer(peer))
+            elif peer.urls != urls:
+                peer.urls = urls
+                if peer.conn is not None and peer.url not in urls:
+                    peer.conn.close()
+
+    # -- sending -----------------------------------------------------------------------------
+
+    def send(self, messages: Iterable[Message]) -> None:
+        """Queue messages by recipient; never blocks or raises. Drops are reported once per
+        peer per call through `on_unreachable`."""
+        unreachable: set[int] = set()
+        counters = self.counters
+        for msg in messages:
+            peer = self._peers.get(msg.to)
+            if peer is None:
+                counters.unknown_peer += 1
+                continue
+            if type(msg) is InstallSnapshot:
+                self._spawn(self._send_snapshot(peer, msg))
+                continue
+            if peer.state == _DOWN or len(peer.queue) >= self.queue_size:
+                if peer.state != _DOWN:
+                    peer.queue_drops += 1
+                    counters.queue_drops += 1
+                peer.failed += 1
+                counters.failed += 1
+                unreachable.add(peer.id)
+                continue
+            peer.queue.append(msg)
+            peer.wake.set()
+        for peer_id in unreachable:
+            self._report_unreachable(peer_id)
+
+    def _report_unreachable(self, peer_id: int) -> None:
+        try:
+            self._on_unreachable(peer_id)
+        except Exception:
+            log.exception("peer: on_unreachable(%x) failed", peer_id)
+
+    def _backoff(self, attempt: int) -> float:
+        low, high = self.backoff
+        base = min(high, low * 2 ** min(attempt, 30))
+        return base * (0.5 + 0.5 * self._rng.random())
+
+    async def _run_peer(self, peer: _Peer) -> None:
+        """Dial, pump the queue until the stream breaks, back off, repeat."""
+        attempt = 0
+        try:
+            while True:
+                peer.state = _DIALING
+                url = peer.next_url()
+                hello = Hello(
+                    PROTO_VERSION, self.cluster_id, self.member_id, peer.id, ConnKind.STREAM
+                )
+                try:
+                    conn, reply = await _dial(
+                        url, self._client_ssl, hello, self.dial_timeout, self.max_frame_size
+                    )
+                except (*_CONN_ERRORS, PeerURLError) as exc:
+                    self._peer_down(peer, f"dial {url}: {_why(exc)}")
+                    await asyncio.sleep(self._backoff(attempt))
+                    attempt += 1
+                    continue
+                peer.conn = conn
+                try:
+                    if type(reply) is not Accept:
+                        raise PeerProtocolError(f"expected Accept, got {type(reply).__name__}")
+                    attempt = 0
+                    peer.state = _UP
+                    if peer.healthy is not True:
+                        log.info(
+                            "peer: member %x connected to %x at %s", self.member_id, peer.id, url
+                        )
+                    peer.healthy = True
+                    reason = await self._pump(peer, conn)
+                except _CONN_ERRORS as exc:
+                    reason = _why(exc)
+                finally:
+                    peer.conn = None
+                    conn.close()
+                self._peer_down(peer, f"stream to {url}: {reason}")
+                await asyncio.sleep(self._backoff(attempt))
+                attempt += 1
+        finally:
+            peer.state = _DOWN
+            peer.queue.clear()
+
+    def _peer_down(self, peer: _Peer, reason: str) -> None:
+        """Mark the peer down, drop what it had queued and tell raft it is unreachable."""
+        peer.state = _DOWN
+        peer.ping_sent = None
+        dropped = len(peer.queue)
+        peer.queue.clear()
+        peer.failed += dropped
+        self.counters.failed += dropped
+        if peer.healthy:
+            log.warning("peer: %x unreachable from %x: %s", peer.id, self.member_id, reason)
+        elif peer.healthy is None:
+            log.info("peer: %x not reachable yet from %x: %s", peer.id, self.member_id, reason)
+        else:
+            log.debug("peer: %x still unreachable: %s", peer.id, reason)
+        peer.healthy = False
+        self._report_unreachable(peer.id)
+
+    async def _pump(self, peer: _Peer, conn: _Conn) -> str:
+        """Write queued messages in coalesced batches and ping; returns why the stream ended."""
+        loop = asyncio.get_running_loop()
+        writer = conn.writer
+        transport = writer.transport
+        queue = peer.queue
+        counters = self.counters
+        replies = asyncio.ensure_future(self._read_replies(peer, conn))
+        next_ping = loop.time()
+        try:
+            while True:
+                if replies.done():
+                    return replies.result()
+                now = loop.time()
+                if now >= next_ping:
+                    if peer.ping_sent is not None:
+                        if now - peer.ping_sent > self.ping_timeout:
+                            return f"no pong for {self.ping_timeout:g}s"
+                    else:
+                        peer.ping_seq += 1
+                        peer.ping_sent = now
+                        writer.write(encode_control(Ping(peer.ping_seq)))
+                    next_ping = now + self.ping_interval
+                if not queue:
+                    peer.wake.clear()
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(next_ping - now):
+                            await peer.wake.wait()
+                    continue
+                frames: list[bytes] = []
+                size = 0
+                while queue and size < BATCH_BYTES:
+                    frame = _encode(queue.popleft())
+                    if frame is None:
+                        peer.failed += 1
+                        counters.failed += 1
+                        continue
+                    frames.append(frame)
+                    size += len(frame)
+                writer.write(b"".join(frames))
+                peer.sent += len(frames)
+                counters.sent += len(frames)
+                if transport.get_write_buffer_size() > HIGH_WATER:
+                    async with asyncio.timeout(self.ping_timeout):
+                        await writer.drain()
+        finally:
+            replies.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await replies
+
+    async def _read_replies(self, peer: _Peer, conn: _Conn) -> str:
+        """Pongs coming back on an outgoing stream; returns why the stream ended."""
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                frame = await conn.read_frame()
+                if type(frame) is not Pong:
+                    name = getattr(frame, "reason", None) or type(frame).__name__
+                    return f"unexpected reply from peer: {name}"
+                if frame.seq == peer.ping_seq and peer.ping_sent is not None:
+                    peer.latency.add((loop.time() - peer.ping_sent) * 1000.0)
+                    peer.ping_sent = None
+        except _CONN_ERRORS as exc:
+            return _why(exc)
+        finally:
+            peer.wake.set()
+
+    async def _send_snapshot(self, peer: _Peer, msg: InstallSnapshot) -> None:
+        """One connection, one InstallSnapshot, one SnapshotReceived; then report."""
+        url = peer.url or peer.urls[0]
+        hello = Hello(PROTO_VERSION, self.cluster_id, self.member_id, peer.id, ConnKind.SNAPSHOT)
+        frame = _encode(msg)
+        ok = False
+        try:
+            if frame is None:
+                raise PeerProtocolError("snapshot cannot be encoded")
+            async with asyncio.timeout(self.snapshot_timeout):
+                conn, reply = await _dial(
+                    url, self._client_ssl, hello, self.dial_timeout, self.max_frame_size
+                )
+                try:
+                    if type(reply) is not Accept:
+                        raise PeerProtocolError(f"expected Accept, got {type(reply).__name__}")
+                    conn.writer.write(frame)
+                    await conn.writer.drain()
+                    ok = type(await conn.read_frame()) is SnapshotReceived
+                finally:
+                    conn.close()
+        except (*_CONN_ERRORS, PeerURLError) as exc:
+            log.warning("peer: snapshot to %x at %s failed: %s", peer.id, url, _why(exc))
+        if ok:
+            self.counters.snapshots_sent += 1
+        else:
+            self.counters.snapshots_failed += 1
+        try:
+            self._on_snapshot_status(peer.id, ok)
+        except Exception:
+            log.exception("peer: on_snapshot_status(%x) failed", peer.id)
+
+    # -- receiving ---------------------------------------------------------------------------
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        conn = _Conn(reader, writer, HELLO_MAX_FRAME)
+        if self._closed:
+            conn.close()
+            return
+        task = asyncio.current_task()
+        assert task is not None
+        self._inbound[task] = conn
+        self.counters.accepted_connections += 1
+        try:
+            await self._serve(conn)
+        except _CONN_ERRORS as exc:
+            log.debug("peer: inbound connection ended: %s", _why(exc))
+        finally:
+            conn.close()
+            del self._inbound[task]
+
+    def _malformed(self, conn: _Conn, remote: int | None, reason: str) -> None:
+        self.counters.malformed_frames += 1
+        peername = conn.writer.get_extra_info("peername")
+        log.warning(
+            "peer: closing connection from %s (member %s): %s", peername, _hex(remote), reason
+        )
+
+    async def _serve(self, conn: _Conn) -> None:
+        try:
+            async with asyncio.timeout(self.hello_timeout):
+                hello = await conn.read_frame()
+        except TimeoutError:
+            self._malformed(conn, None, f"no Hello within {self.hello_timeout:g}s")
+            return
+        except EOFError as exc:
+            if conn.decoder.buffered:
+                self._malformed(conn, None, str(exc))
+            return
+        if type(hello) is not Hello:
+            reason = hello.reason if isinstance(hello, BadFrame) else type(hello).__name__
+            self._malformed(conn, None, f"expected a Hello: {reason}")
+            return
+        refusal = self._check_hello(hello)
+        if refusal:
+            self.counters.refused_hellos += 1
+            log.warning(
+                "peer: refused %s connection from member %s (its cluster %s, ours %x, to %s): %s",
+                hello.kind.name.lower(),
+                _hex(hello.from_id),
+                _hex(hello.cluster_id),
+                self.cluster_id,
+                _hex(hello.to_id),
+                refusal,
+            )
+            conn.writer.write(encode_control(Refuse(refusal)))
+            await conn.writer.drain()
+            return
+        if hello.kind is ConnKind.INFO and self._info_handler is not None:
+            await self._serve_info(conn, self._info_handler)
+            return
+        conn.decoder.max_frame_size = self.max_frame_size
+        conn.writer.write(encode_control(Accept()))
+        if hello.kind is ConnKind.SNAPSHOT:
+            await self._serve_snapshot(conn, hello)
+        else:
+            await self._serve_stream(conn, hello)
+
+    def _check_hello(self, hello: Hello) -> str:
+        """Why this Hello is refused, or "" to accept it."""
+        if hello.proto_version != PROTO_VERSION:
+            return f"protocol version {hello.proto_version} (we speak {PROTO_VERSION})"
+        if hello.kind is ConnKind.INFO:
+            if hello.cluster_id is not None and hello.cluster_id != self.cluster_id:
+                return "cluster id mismatch"
+            if hello.to_id not in (0, self.member_id):
+                return f"addressed to member {hello.to_id:x}, this is {self.member_id:x}"
+            return "" if self._info_handler else "no cluster information available here"
+        if hello.cluster_id != self.cluster_id:
+            return "cluster id mismatch"
+        if hello.to_id != self.member_id:
+            return f"addressed to member {hello.to_id:x}, this is {self.member_id:x}"
+        return ""
+
+    def _deliver(self, msg: Message) -> None:
+        self.counters.received += 1
+        try:
+            self._on_message(msg)
+        except Exception:
+            log.exception("peer: on_message failed for %s", type(msg).__name__)
+
+    async def _serve_stream(self, conn: _Conn, hello: Hello) -> None:
+        decoder = conn.decoder
+        reader = conn.reader
+        writer = conn.writer
+        counters = self.counters
+        remote = hello.from_id
+        me = self.member_id
+        while True:
+            for event in decoder:
+                if isinstance(event, Message):
+                    if event.frm != remote:
+                        counters.frm_mismatch += 1
+                    elif event.to != me:
+                        counters.misrouted += 1
+                    else:
+                        self._deliver(event)
+                elif type(event) is Ping:
+                    writer.write(encode_control(Pong(event.seq)))
+                    if writer.transport.get_write_buffer_size() > HIGH_WATER:
+                        self._malformed(conn, remote, "pings flood in but pongs are not read")
+                        return
+                else:
+                    reason = event.reason if isinstance(event, BadFrame) else type(event).__name__
+                    self._malformed(conn, remote, f"bad frame on stream: {reason}")
+                    return
+            data = await reader.read(READ_CHUNK)
+            if not data:
+                if decoder.buffered:
+                    self._malformed(conn, remote, "truncated frame")
+                return
+            decoder.receive_data(data)
+
+    async def _serve_snapshot(self, conn: _Conn, hello: Hello) -> None:
+        try:
+            async with asyncio.timeout(self.snapshot_timeout):
+                frame = await conn.read_frame()
+        except EOFError as exc:
+            if conn.decoder.buffered:
+                self._malformed(conn, hello.from_id, f"snapshot: {exc}")
+            return
+        if type(frame) is not InstallSnapshot:
+            reason = frame.reason if isinstance(frame, BadFrame) else type(frame).__name__
+            self._malformed(conn, hello.from_id, f"expected InstallSnapshot: {reason}")
+            return
+        if frame.frm != hello.from_id:
+            self.counters.frm_mismatch += 1
+            return
+        if frame.to != self.member_id:
+            self.counters.misrouted += 1
+            return
+        self.counters.snapshots_received += 1
+        self._deliver(frame)
+        conn.writer.write(encode_control(SnapshotReceived()))
+        await conn.writer.drain()
+
+    async def _serve_info(self, conn: _Conn, handler: Callable[[], bytes]) -> None:
+        try:
+            data = handler()
+        except Exception:
+            log.exception("peer: info handler failed")
+            conn.writer.write(encode_control(Refuse("cluster information unavailable")))
+        else:
+            conn.writer.write(encode_control(Info(data)))
+        await conn.writer.drain()
+
+    # -- figures -----------------------------------------------------------------------------
+
+    def stats(self, peer_id: int) -> PeerStats:
+        """KeyError for a peer that is not in the current peer set."""
+        peer = self._peers[peer_id]
+        return PeerStats(
+            peer_id,
+            peer.state == _UP,
+            peer.sent,
+            peer.failed,
+            peer.queue_drops,
+            len(peer.queue),
+            peer.latency.snapshot(),
+        )
+
+    def peer_ids(self) -> list[int]:
+        return sorted(self._peers)
