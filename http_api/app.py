@@ -6,20 +6,27 @@ aiohttp's router cannot express, so the raw request target is dispatched here.
 
 from __future__ import annotations
 
+import ast
+import asyncio
+import re
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import BadHttpMethod
 
 from http_api import members, status
+from http_api.auth import PREFIX as AUTH_PREFIX
+from http_api.auth import Auth, AuthHandler, CertUser
 from http_api.keys import MAX_FORM_SIZE, KeysHandler
 from http_api.keys import PREFIX as KEYS_PREFIX
 from http_api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from http_api.metrics import Metrics
 from http_api.paths import BadRequestTarget, parse_target, redirect_body
 from http_api.protocol import KeysServer
-from http_api.responses import TEXT, Headers, not_found
+from http_api.responses import TEXT, Headers, not_found, text_error
 
-__all__ = ["HANDLER_ARGS", "make_app"]
+__all__ = ["HANDLER_ARGS", "make_app", "make_server"]
 
 _CORS_METHODS = "POST, GET, OPTIONS, PUT, DELETE"
 _CORS_HEADERS = "accept, content-type, authorization"
@@ -31,6 +38,11 @@ HANDLER_ARGS = {
     "max_field_size": 1 << 20,
     "handler_cancellation": True,
 }
+
+# Go's method syntax (an RFC 7230 token); any such method reaches etcd's handlers.
+_TOKEN = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# etcd's gRPC gateway owns these subtrees: it answers every path it does not know itself.
+_V3_PREFIXES = ("/v3/", "/v3beta/")
 
 Handler = Callable[[web.Request, str, Headers], Awaitable[web.StreamResponse]]
 
@@ -46,10 +58,19 @@ def _cors(origin: str) -> dict[str, str]:
 class _Client:
     """Request dispatch for one member's client listener."""
 
-    def __init__(self, server: KeysServer, cors: tuple[str, ...]) -> None:
+    def __init__(
+        self,
+        server: KeysServer,
+        cors: tuple[str, ...],
+        cert_user: CertUser | None,
+        enable_v2: bool,
+    ) -> None:
         self._server = server
+        self._v2_off = not enable_v2
         self._metrics = Metrics(server)
-        self._keys = KeysHandler(server, self._metrics.counters)
+        self._auth = Auth(server, cert_user)
+        self._auth_handler = AuthHandler(server, self._auth)
+        self._keys = KeysHandler(server, self._metrics.counters, self._auth)
         self._any_origin = not cors or "*" in cors
         self._origins = frozenset(cors)
         self._star = _cors("*")
@@ -73,8 +94,25 @@ class _Client:
         return {}
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        return await self.dispatch(request, request.raw_path)
+
+    def refuse(self, request: web.BaseRequest, raw_target: str) -> web.StreamResponse | None:
+        """etcd's answer to a request whose method llhttp cannot parse (unknown, lower case).
+
+        Every route refuses such a method before its first await, so the dispatch coroutine
+        finishes on its first step; should it ever suspend, None lets aiohttp answer 400."""
+        step = self.dispatch(request, raw_target)
         try:
-            target = parse_target(request.raw_path)
+            step.send(None)
+        except StopIteration as done:
+            response: web.StreamResponse = done.value
+            return response
+        step.close()
+        return None
+
+    async def dispatch(self, request: web.BaseRequest, raw_target: str) -> web.StreamResponse:
+        try:
+            target = parse_target(raw_target)
         except BadRequestTarget:
             return _bad_request()
         cors = self._cors_for(request)
@@ -83,6 +121,8 @@ class _Client:
         if target.redirect is not None:
             return _redirect(request.method, target.redirect, cors)
         path = target.path
+        if self._v2_off and (path == "/v2" or path.startswith("/v2/")):
+            return not_found(cors)
         if path.startswith(KEYS_PREFIX) and (len(path) == 8 or path[8] == "/"):
             return await self._keys.handle(request, path, target.query, cors)
         route = self._routes.get(path)
@@ -90,6 +130,16 @@ class _Client:
             return await route(request, path, cors)
         if path.startswith("/v2/members/"):
             return await self._members(request, path, cors)
+        if path.startswith(AUTH_PREFIX):
+            response = await self._auth_handler.handle(request, path, cors)
+            if response is not None:
+                return response
+        if path.startswith(_V3_PREFIXES):
+            return text_error(404, "Not Found", cors)
+        if path == "/v3":
+            return _redirect(
+                request.method, "/v3/?" + target.query if target.query else "/v3/", cors
+            )
         return not_found(cors)
 
     async def _version(self, request: web.Request, path: str, cors: Headers) -> web.Response:
@@ -108,7 +158,7 @@ class _Client:
         return members.handle_machines(request, self._server, cors)
 
     async def _members(self, request: web.Request, path: str, cors: Headers) -> web.Response:
-        return await members.handle_members(request, self._server, path, cors)
+        return await members.handle_members(request, self._server, self._auth, path, cors)
 
     async def _stats(self, request: web.Request, path: str, cors: Headers) -> web.Response:
         which = path.rsplit("/", 1)[1]
@@ -116,12 +166,11 @@ class _Client:
 
 
 def _bad_request() -> web.Response:
-    """What Go's server itself answers for an unparsable request target (no handler runs)."""
-    return web.Response(
-        status=400,
-        body=b"400 Bad Request",
-        headers={"Content-Type": TEXT, "Connection": "close"},
-    )
+    """What Go's server itself answers for an unparsable request target (no handler runs);
+    it then closes the connection."""
+    response = web.Response(status=400, body=b"400 Bad Request", headers={"Content-Type": TEXT})
+    response.force_close()
+    return response
 
 
 def _redirect(method: str, location: str, cors: Headers) -> web.Response:
@@ -133,8 +182,97 @@ def _redirect(method: str, location: str, cors: Headers) -> web.Response:
     return web.Response(status=301, body=body, headers=headers)
 
 
-def make_app(server: KeysServer, *, cors: tuple[str, ...] = ("*",)) -> web.Application:
-    """The client API of `server`. `cors` lists allowed origins (`*`: any), as `--cors` does."""
+def refused_request_line(error: BadHttpMethod) -> tuple[str, str] | None:
+    """Method and target of the request line llhttp refused, from the excerpt of the line its
+    error message quotes (a bytes literal); None when that excerpt is not a whole request line
+    with a method Go accepts (Go answers 400 then too)."""
+    for line in error.message.splitlines():
+        text = line.strip()
+        if text.startswith(("b'", 'b"')):
+            try:
+                raw = ast.literal_eval(text)
+            except (ValueError, SyntaxError):
+                return None
+            parts = raw.split(b" ") if isinstance(raw, bytes) else []
+            if len(parts) != 3 or not _TOKEN.fullmatch(parts[0]) or not parts[1]:
+                return None
+            if not parts[2].startswith(b"HTTP/1."):
+                return None
+            return parts[0].decode(), parts[1].decode("utf-8", "surrogateescape")
+    return None
+
+
+class _ClientProtocol(web.RequestHandler):
+    """aiohttp's connection handler, except for request lines its C parser (llhttp) refuses
+    for their method: Go accepts any token as a method, so etcd routes `BREW /v2/keys/a` or
+    `get /v2/keys/a` and answers 405 with the route's `Allow`. aiohttp reports them only here,
+    without the application; the parser cannot resume, so the connection closes after."""
+
+    def __init__(self, manager: ClientServer, **kwargs: Any) -> None:
+        super().__init__(manager, **kwargs)
+        self._client = manager.client
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if isinstance(exc, BadHttpMethod):
+            line = refused_request_line(exc)
+            if line is not None:
+                response = self._client.refuse(request.clone(method=line[0]), line[1])
+                if response is not None:
+                    response.force_close()
+                    return response
+        return super().handle_error(request, status, exc, message)
+
+
+class ClientServer(web.Server):
+    """The client listener as a low-level `web.Server` (run it with `web.ServerRunner`)."""
+
+    def __init__(self, client: _Client, **kwargs: Any) -> None:
+        cancellation = kwargs.pop("handler_cancellation", False)
+        super().__init__(client.handle, handler_cancellation=cancellation, **kwargs)
+        self.client = client
+        self._protocol_args = kwargs
+
+    def __call__(self) -> web.RequestHandler:
+        return _ClientProtocol(self, loop=asyncio.get_running_loop(), **self._protocol_args)
+
+
+def make_server(
+    server: KeysServer,
+    *,
+    cors: tuple[str, ...] = ("*",),
+    cert_user: CertUser | None = None,
+    enable_v2: bool = True,
+    **protocol_args: Any,
+) -> ClientServer:
+    """The client API of `server` for `web.ServerRunner`: what `make_app` serves, plus etcd's
+    answers to methods aiohttp's parser refuses. `protocol_args` go to aiohttp's
+    `RequestHandler` (e.g. `access_log=None`) over `HANDLER_ARGS`."""
+    client = _Client(server, cors, cert_user, enable_v2)
+    return ClientServer(client, **{**HANDLER_ARGS, **protocol_args})
+
+
+def make_app(
+    server: KeysServer,
+    *,
+    cors: tuple[str, ...] = ("*",),
+    cert_user: CertUser | None = None,
+    enable_v2: bool = True,
+) -> web.Application:
+    """The client API of `server` as an aiohttp application (no answer of its own to methods
+    aiohttp's parser refuses: see `make_server`).
+
+    `cors` lists allowed origins (`*`: any), as `--cors` does. `cert_user` is for
+    `--client-cert-auth`: it returns the common name of the request's verified client
+    certificate (or None); once v2 auth is on, a request without an `Authorization` header then
+    acts as the user of that name, as etcd does. `enable_v2=False` answers every `/v2` path
+    404, as etcd without `--enable-v2`."""
     app = web.Application(handler_args=HANDLER_ARGS, client_max_size=MAX_FORM_SIZE + 1)
-    app.router.add_route("*", "/{tail:.*}", _Client(server, cors).handle)
+    client = _Client(server, cors, cert_user, enable_v2)
+    app.router.add_route("*", "/{tail:.*}", client.handle)
     return app

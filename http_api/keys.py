@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from http_api.auth import NO_AUTH, Auth
 from http_api.form import Form, FormError, media_type, parse_bool, parse_query, parse_uint
 from http_api.gojson import error_body, event_body
 from http_api.metrics import HttpCounters
@@ -32,6 +33,7 @@ from store.errors import (
     REFRESH_TTL_REQUIRED,
     REFRESH_VALUE,
     TTL_NAN,
+    UNAUTHORIZED,
     EtcdError,
 )
 from store.event import COMPARE_AND_SWAP, CREATE, SET, UPDATE, Event
@@ -173,9 +175,10 @@ def command_for(req: KeysRequest, now: int) -> Command:
 class KeysHandler:
     """Serves `/v2/keys` for one member (`cors`: the CORS headers chosen for the request)."""
 
-    def __init__(self, server: KeysServer, counters: HttpCounters) -> None:
+    def __init__(self, server: KeysServer, counters: HttpCounters, checks: Auth) -> None:
         self._server = server
         self._counters = counters
+        self._auth = checks
         self._cluster_id = f"{server.cluster_id:x}"
 
     async def handle(
@@ -198,6 +201,10 @@ class KeysHandler:
                 req = KeysRequest(method, key)
         except EtcdError as exc:
             return self._error(exc, headers)
+        if self._auth.enabled() and not await self._auth.key_access(
+            request, path[len(PREFIX) :], req.recursive
+        ):
+            return self._error(EtcdError(UNAUTHORIZED, NO_AUTH, 0), headers)
         if req.wait and not req.quorum:
             return await self._watch(request, req, headers)
         label = "QGET" if req.quorum and method == "GET" else method

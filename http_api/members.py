@@ -8,6 +8,7 @@ import re
 
 from aiohttp import web
 
+from http_api.auth import NO_AUTH, Auth
 from http_api.gojson import quote
 from http_api.protocol import KeysServer, Member, MembersError
 from http_api.responses import TEXT as TEXT_PLAIN
@@ -163,12 +164,15 @@ def _parse_id(text: str) -> int | None:
 
 
 async def handle_members(
-    request: web.Request, server: KeysServer, path: str, cors: Headers
+    request: web.Request, server: KeysServer, checks: Auth, path: str, cors: Headers
 ) -> web.Response:
-    """`path` is the cleaned request path, `/v2/members` or below."""
+    """`path` is the cleaned request path, `/v2/members` or below; with auth on, changes need
+    a root user."""
     method = request.method
     if method not in ALLOWED:
         return method_not_allowed(cors, ",".join(ALLOWED))
+    if not await checks.write_root_access(request):
+        return message(401, NO_AUTH, cors)
     headers = {**cors, "X-Etcd-Cluster-Id": f"{server.cluster_id:x}"}
     rest = path[len(PREFIX) :].removeprefix("/")
     try:

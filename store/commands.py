@@ -116,6 +116,25 @@ class SetClusterVersion:
     now: int
 
 
+@dataclass(frozen=True, slots=True)
+class AuthSet:
+    """etcd's v2auth `setResource`: a record under `/2` (`resource` like `/users/root`),
+    created (`prev_exist` false) or updated. The value is final (password already hashed)."""
+
+    resource: str
+    value: str
+    prev_exist: bool
+    now: int
+
+
+@dataclass(frozen=True, slots=True)
+class AuthDelete:
+    """etcd's v2auth `deleteResource`."""
+
+    resource: str
+    now: int
+
+
 Command = (
     Set
     | Create
@@ -129,6 +148,8 @@ Command = (
     | RemoveMember
     | PublishMember
     | SetClusterVersion
+    | AuthSet
+    | AuthDelete
 )
 
 _TAGS: dict[type, int] = {
@@ -144,6 +165,8 @@ _TAGS: dict[type, int] = {
     RemoveMember: 10,
     PublishMember: 11,
     SetClusterVersion: 12,
+    AuthSet: 13,
+    AuthDelete: 14,
 }
 _CLASSES: dict[int, type] = {tag: cls for cls, tag in _TAGS.items()}
 _ARITY: dict[int, int] = {tag: len(fields(cls)) for cls, tag in _TAGS.items()}

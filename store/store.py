@@ -1,8 +1,8 @@
 """The etcd v2 store: a deterministic state machine over the key tree, applied in raft log order.
 
-User keys live under `/1` and member records under `/0`, so every mutation of either takes one
-etcd index and one history slot, exactly as in etcd. Time enters only through commands (`now`,
-`expire_at`) and the `now` argument of reads.
+User keys live under `/1`, member records under `/0` and v2 auth records under `/2`, so every
+mutation of any of them takes one etcd index and one history slot, exactly as in etcd. Time
+enters only through commands (`now`, `expire_at`) and the `now` argument of reads.
 """
 
 from __future__ import annotations
@@ -14,8 +14,11 @@ from dataclasses import replace
 from typing import Any
 
 from store import snapshot
+from store.auth import ENABLED
 from store.commands import (
     AddMember,
+    AuthDelete,
+    AuthSet,
     Command,
     CompareAndDelete,
     CompareAndSwap,
@@ -62,6 +65,9 @@ USER_ROOT = "/1"
 MEMBERS_DIR = "/0/members"
 REMOVED_DIR = "/0/removed_members"
 VERSION_KEY = "/0/version"
+AUTH_ROOT = "/2"
+# etcd's ensureAuthDirectories, in its order: created when missing before every auth write.
+_AUTH_DIRS = (AUTH_ROOT, AUTH_ROOT + "/users", AUTH_ROOT + "/roles")
 _READ_ONLY = frozenset(("/", "/0", USER_ROOT))
 
 
@@ -87,6 +93,8 @@ class Store:
             RemoveMember: self._apply_remove_member,
             PublishMember: self._apply_publish_member,
             SetClusterVersion: self._apply_cluster_version,
+            AuthSet: self._apply_auth_set,
+            AuthDelete: self._apply_auth_delete,
         }
 
     @property
@@ -160,6 +168,19 @@ class Store:
     def cluster_version(self) -> str | None:
         node = self._find(VERSION_KEY)
         return node.value if node is not None else None
+
+    def auth_record(self, resource: str) -> str | None:
+        """The value of the v2 auth file `/2<resource>` (`/users/root`), None if absent."""
+        node = self._find(AUTH_ROOT + resource)
+        return None if node is None or node.children is not None else node.value
+
+    def auth_names(self, directory: str) -> list[str]:
+        """Sorted entry names of the v2 auth directory `/2<directory>` (`/users`)."""
+        node = self._find(AUTH_ROOT + directory)
+        return sorted(node.children) if node is not None and node.children else []
+
+    def auth_enabled(self) -> bool:
+        return self.auth_record(ENABLED) == "true"
 
     # ---------------------------------------------------------------------------- writes
 
@@ -260,6 +281,31 @@ class Store:
     def _apply_cluster_version(self, cmd: SetClusterVersion) -> Event:
         with self._counting(SET):
             return self._set(VERSION_KEY, False, cmd.version, None, False, cmd.now)
+
+    def _apply_auth_set(self, cmd: AuthSet) -> Event:
+        self._ensure_auth(cmd.now)
+        path = AUTH_ROOT + clean_path(cmd.resource)
+        if cmd.prev_exist:
+            with self._counting(UPDATE):
+                return self._update(path, cmd.value, None, False, cmd.now)
+        with self._counting(CREATE):
+            return self._create_notify(path, False, cmd.value, False, None, cmd.now)
+
+    def _apply_auth_delete(self, cmd: AuthDelete) -> Event:
+        self._ensure_auth(cmd.now)
+        with self._counting(DELETE):
+            return self._delete(AUTH_ROOT + clean_path(cmd.resource), False, False, cmd.now)
+
+    def _ensure_auth(self, now: int) -> None:
+        """The auth directories and `/2/enabled` ("false"), one write each when missing."""
+        for path in _AUTH_DIRS:
+            if self._find(path) is None:
+                with self._counting(CREATE):
+                    self._create_notify(path, True, "", False, None, now)
+        enabled = AUTH_ROOT + ENABLED
+        if self._find(enabled) is None:
+            with self._counting(CREATE):
+                self._create_notify(enabled, False, "false", False, None, now)
 
     @contextmanager
     def _counting(self, action: str) -> Iterator[None]:
