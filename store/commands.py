@@ -8,7 +8,7 @@ a clock. Keys are client keys (`/foo`), without the internal `/1` namespace.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import astuple, dataclass, fields
+from dataclasses import dataclass, fields
 
 import msgpack
 
@@ -184,6 +184,7 @@ _CHECKS: dict[str, Callable[[object], bool]] = {
     "int | None": lambda v: v is None or _is_int(v),
     "tuple[str, ...]": lambda v: isinstance(v, list) and all(isinstance(u, str) for u in v),
 }
+_NAMES: dict[type, tuple[str, ...]] = {cls: tuple(f.name for f in fields(cls)) for cls in _TAGS}
 _FIELD_CHECKS: dict[int, tuple[tuple[str, Callable[[object], bool]], ...]] = {
     tag: tuple((f.name, _CHECKS[str(f.type)]) for f in fields(cls)) for cls, tag in _TAGS.items()
 }
@@ -194,9 +195,9 @@ class BadCommand(ValueError):
 
 
 def encode_command(cmd: Command) -> bytes:
-    return msgpack.packb(
-        [_TAGS[type(cmd)], *astuple(cmd)], use_bin_type=True, unicode_errors="surrogateescape"
-    )
+    cls = type(cmd)
+    row = [_TAGS[cls], *(getattr(cmd, name) for name in _NAMES[cls])]
+    return msgpack.packb(row, use_bin_type=True, unicode_errors="surrogateescape")
 
 
 def decode_command(data: bytes) -> Command:
