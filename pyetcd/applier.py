@@ -1,9 +1,4 @@
-"""Committed entries to store events: the one place where raft positions meet the store.
-
-A single-member server commits an entry as soon as it is proposed; the raft-backed server will
-call `apply_entry` from its Ready loop with the same arguments, so the store, the waiters and
-the `X-Raft-*` bookkeeping stay unchanged.
-"""
+"""Committed entries to store events: the one place where raft positions meet the store."""
 
 from __future__ import annotations
 
@@ -23,17 +18,15 @@ class Applier:
         self.store = store
         self.waiters = waiters
         self.applied_index = 0
-        self.term = 0
         self.dropped_entries = 0
 
-    def apply_entry(self, index: int, term: int, data: bytes) -> None:
+    def apply_entry(self, index: int, data: bytes) -> None:
         """Apply the entry at `index` (in log order) and wake its proposer, if it is local.
 
         An undecodable entry is counted and skipped: it consumes its raft index, as a failed
         write does, and no member can apply it, so skipping keeps the members identical.
         """
         self.applied_index = index
-        self.term = term
         try:
             request_id, cmd = decode_entry(data)
         except BadCommand as exc:
@@ -46,3 +39,7 @@ class Applier:
             self.waiters.trigger(request_id, exc)
             return
         self.waiters.trigger(request_id, result)
+
+    def restore(self, data: bytes) -> None:
+        """Replace the store with a snapshot's (raises store.snapshot.BadSnapshot)."""
+        self.store = Store.restore(data)

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import stat
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -17,6 +18,7 @@ import uvloop
 from aiohttp import web
 
 from http_api.app import make_app
+from pyetcd.bootstrap import BootstrapError
 from pyetcd.config import (
     ETCD_VERSION,
     PYETCD_VERSION,
@@ -28,7 +30,8 @@ from pyetcd.config import (
 )
 from pyetcd.flags import ConfigError, HelpRequested
 from pyetcd.notify import notify_ready
-from pyetcd.server import LocalServer
+from pyetcd.server import STOPPED, EtcdServer
+from pyetcd.tlsconfig import TLSConfigError, TLSSettings, build_tls
 from pyetcd.urls import host_port
 
 log = logging.getLogger("etcdmain")
@@ -118,10 +121,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         try:
-            runner.run(serve(loaded))
-        except ListenError as exc:
+            return runner.run(serve(loaded))
+        except TLSConfigError as exc:
+            for problem in exc.problems:
+                _fatal(problem, 1)
+            return 1
+        except (ListenError, BootstrapError, OSError) as exc:
             return _fatal(str(exc), 1)
-    return 0
 
 
 def _log_startup(config: Config) -> None:
@@ -133,11 +139,14 @@ def _log_startup(config: Config) -> None:
     embed = logging.getLogger("embed")
     embed.info("name = %s", config.name)
     embed.info("data dir = %s", config.data_dir)
-    embed.warning(
-        "data is kept in memory until the write-ahead log lands: nothing is written to %s "
-        "and every key is lost when this process stops",
-        config.data_dir,
+    embed.info("member dir = %s", os.path.join(config.data_dir, "member"))
+    embed.info(
+        "heartbeat = %dms, election = %dms, snapshot count = %d",
+        config.heartbeat_interval_ms,
+        config.election_timeout_ms,
+        config.snapshot_count,
     )
+    embed.info("initial advertise peer URLs = %s", ",".join(config.initial_advertise_peer_urls))
     embed.info("advertise client URLs = %s", ",".join(config.advertise_client_urls))
     if not config.enable_v2:
         embed.warning("--enable-v2 is false (etcd's default): /v2/* answers 404")
@@ -154,11 +163,15 @@ def _bind_addresses(url: str) -> list[tuple[str, int]]:
     return addresses
 
 
-async def _start_sites(runner: web.AppRunner, urls: tuple[str, ...]) -> list[str]:
+async def _start_sites(
+    runner: web.AppRunner, urls: tuple[str, ...], tls: ssl.SSLContext | None
+) -> list[tuple[str, bool]]:
     bound = []
     for url in urls:
+        secure = url.startswith("https://")
+        ctx = tls if secure else None
         for index, (host, port) in enumerate(_bind_addresses(url)):
-            site = web.TCPSite(runner, host, port, reuse_address=True)
+            site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ctx)
             try:
                 await site.start()
             except OSError as exc:
@@ -166,7 +179,7 @@ async def _start_sites(runner: web.AppRunner, urls: tuple[str, ...]) -> list[str
                     raise ListenError(f"cannot listen for client traffic on {url}: {exc}") from exc
                 log.info("skipped %s for %s: that address is not available", host, url)
                 continue
-            bound.append(f"[{host}]:{port}" if ":" in host else f"{host}:{port}")
+            bound.append((f"[{host}]:{port}" if ":" in host else f"{host}:{port}", secure))
     return bound
 
 
@@ -185,40 +198,64 @@ async def _v2_disabled(
     return await handler(request)
 
 
-async def serve(config: Config) -> None:
-    """Serve until SIGTERM or SIGINT, then close the listeners and end open watches."""
+async def serve(config: Config) -> int:
+    """Serve until SIGTERM or SIGINT (exit 0) or until the member stops on its own (exit 1:
+    removed from the cluster, fatal WAL error), then close the listeners and end open watches."""
     _log_startup(config)
-    server = LocalServer(
-        name=config.name,
-        peer_urls=config.peer_urls,
-        client_urls=config.advertise_client_urls,
-        token=config.initial_cluster_token,
+    tls = build_tls(TLSSettings.from_config(config))
+    server = EtcdServer(
+        config, peer_server_ssl=tls.peer_server_ssl, peer_client_ssl=tls.peer_client_ssl
     )
+    await server.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    reload_task = asyncio.create_task(tls.run(), name="pyetcd-tls-reload")
     app = make_app(server, cors=config.cors)
     if not config.enable_v2:
         app.middlewares.append(_v2_disabled)
     runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE, access_log=None)
     await runner.setup()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signum, stop.set)
     try:
-        bound = await _start_sites(runner, config.listen_client_urls)
-        await server.start()
-        embed = logging.getLogger("embed")
-        embed.info("ready to serve client requests")
-        notify_ready()
-        for address in bound:
-            embed.info(
-                "serving insecure client requests on %s, this is strongly discouraged!", address
-            )
-        await stop.wait()
-        log.info("received a stop signal, shutting down...")
+        bound = await _start_sites(runner, config.listen_client_urls, tls.client_ssl)
+        await _first(server.wait_published(), stop.wait())
+        if not stop.is_set() and not server.done.is_set():
+            embed = logging.getLogger("embed")
+            embed.info("ready to serve client requests")
+            notify_ready()
+            for address, secure in bound:
+                if secure:
+                    embed.info("serving client requests on %s", address)
+                else:
+                    embed.info(
+                        "serving insecure client requests on %s, this is strongly discouraged!",
+                        address,
+                    )
+        await _first(stop.wait(), server.done.wait())
+        if stop.is_set():
+            log.info("received a stop signal, shutting down...")
     finally:
         for signum in (signal.SIGTERM, signal.SIGINT):
             with contextlib.suppress(RuntimeError):
                 loop.remove_signal_handler(signum)
+        reload_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reload_task
         await server.stop()
         await runner.cleanup()
+    if server.stop_reason != STOPPED:
+        log.critical("stopped: %s", server.stop_reason)
+        return 1
     log.info("stopped")
+    return 0
+
+
+async def _first(*waits: Awaitable[object]) -> None:
+    """Until the first of `waits` finishes; the others are cancelled."""
+    tasks = [asyncio.ensure_future(w) for w in waits]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()

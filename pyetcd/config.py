@@ -31,7 +31,7 @@ from pyetcd.flags import (
     parse_unique_strings,
     parse_urls,
 )
-from pyetcd.urls import URLError, check_bind_urls, parse_initial_cluster
+from pyetcd.urls import URLError, check_bind_urls, host_port, parse_initial_cluster
 
 ETCD_VERSION = "3.4.23"
 try:
@@ -189,9 +189,12 @@ _BY_NAME = {f.name: f for f in FLAGS}
 # Flags pyetcd acts on; every other flag is accepted, validated and logged as having no effect.
 ACTIVE = frozenset(
     {
-        "name", "data-dir", "listen-client-urls", "advertise-client-urls",
+        "name", "data-dir", "listen-client-urls", "advertise-client-urls", "listen-peer-urls",
         "initial-advertise-peer-urls", "initial-cluster", "initial-cluster-state",
         "initial-cluster-token", "enable-v2", "cors", "log-level", "debug", "version",
+        "heartbeat-interval", "election-timeout", "snapshot-count", "max-snapshots", "max-wals",
+        "strict-reconfig-check", "cert-file", "key-file", "trusted-ca-file", "client-cert-auth",
+        "peer-cert-file", "peer-key-file", "peer-trusted-ca-file", "peer-client-cert-auth",
     }
 )  # fmt: skip
 
@@ -200,7 +203,7 @@ _TLS_FILES = (
     "peer-cert-file", "peer-key-file", "peer-trusted-ca-file", "peer-crl-file",
 )  # fmt: skip
 
-# Flags whose value asks for something a single in-memory member cannot do yet.
+# Flags whose value asks for something pyetcd cannot do yet.
 _UNSUPPORTED: dict[str, str] = {
     "config-file": "--config-file is not supported yet; pass flags or ETCD_* variables",
     "discovery": "discovery bootstrap (--discovery) is not supported yet; use --initial-cluster",
@@ -224,9 +227,15 @@ class Config:
     enable_v2: bool
     heartbeat_interval_ms: int
     election_timeout_ms: int
+    snapshot_count: int
+    max_snapshots: int
+    max_wals: int
+    strict_reconfig_check: bool
     cors: tuple[str, ...]
     log_level: str
     tls_files: tuple[tuple[str, str], ...]
+    client_cert_auth: bool
+    peer_client_cert_auth: bool
     inert: tuple[str, ...]
     warnings: tuple[str, ...]
 
@@ -266,8 +275,6 @@ def help_text() -> str:
         "  pyetcd -h | --help",
         "    Print this help.",
         "",
-        "Note: until the write-ahead log lands, pyetcd keeps the data in memory only: it is lost",
-        "when the process stops (the data directory is created but nothing is written there yet).",
         "Every flag may also come from ETCD_<FLAG> (upper case, '-' as '_'), e.g. ETCD_NAME;",
         "giving both for one flag is an error. Flags marked (accepted) have no effect yet.",
     ]
@@ -336,16 +343,24 @@ def _verify(parsed: Parsed) -> None:
         )
     if parsed.text("proxy") != "off":
         raise ConfigError(f"proxy mode (--proxy {parsed.text('proxy')}) is not supported yet")
-    for url in parsed.strings("listen-client-urls"):
-        if not url.startswith("http://"):
-            raise ConfigError(
-                f"cannot serve {url}: TLS and unix sockets are not supported yet (use http://)"
-            )
+    for key in ("listen-client-urls", "listen-peer-urls"):
+        for url in parsed.strings(key):
+            if not url.startswith(("http://", "https://")):
+                raise ConfigError(f"cannot serve {url}: unix sockets are not supported yet")
+    _check_url_clash(parsed.strings("listen-client-urls"), parsed.strings("listen-peer-urls"))
     for key in _TLS_FILES:
         path = parsed.text(key)
         if path and not os.access(path, os.R_OK):
             reason = "no such file" if not os.path.exists(path) else "permission denied"
             raise ConfigError(f"--{key}: cannot read {path}: {reason}")
+
+
+def _check_url_clash(client: tuple[str, ...], peer: tuple[str, ...]) -> None:
+    """One address cannot serve both clients and peers (etcd fails to bind the second)."""
+    clients = {host_port(url) for url in client}
+    for url in peer:
+        if host_port(url) in clients:
+            raise ConfigError(f"{url} is both a client and a peer URL: give them different ports")
 
 
 def _initial_cluster(parsed: Parsed) -> dict[str, tuple[str, ...]]:
@@ -373,16 +388,6 @@ def _initial_cluster(parsed: Parsed) -> dict[str, tuple[str, ...]]:
             f'{",".join(advertised)} (resolved urls: "{",".join(advertised)}" != '
             f'"{",".join(listed)}")'
         )
-    if parsed.text("initial-cluster-state") == "existing":
-        raise ConfigError(
-            "joining an existing cluster (--initial-cluster-state existing) is not supported "
-            "yet: pyetcd serves a single member until clustering arrives"
-        )
-    if len(cluster) > 1:
-        raise ConfigError(
-            f"--initial-cluster lists {len(cluster)} members; pyetcd serves a single member "
-            "until clustering arrives"
-        )
     return cluster
 
 
@@ -407,9 +412,15 @@ def _build(parsed: Parsed) -> Config:
         enable_v2=parsed.switch("enable-v2"),
         heartbeat_interval_ms=parsed.number("heartbeat-interval"),
         election_timeout_ms=parsed.number("election-timeout"),
+        snapshot_count=parsed.number("snapshot-count"),
+        max_snapshots=parsed.number("max-snapshots"),
+        max_wals=parsed.number("max-wals"),
+        strict_reconfig_check=parsed.switch("strict-reconfig-check"),
         cors=parsed.strings("cors"),
         log_level="debug" if parsed.switch("debug") else parsed.text("log-level"),
         tls_files=tuple((key, parsed.text(key)) for key in _TLS_FILES if parsed.text(key)),
+        client_cert_auth=parsed.switch("client-cert-auth"),
+        peer_client_cert_auth=parsed.switch("peer-client-cert-auth"),
         inert=tuple(sorted(n for n in given if n not in ACTIVE)),
         warnings=parsed.warnings,
     )

@@ -1,8 +1,8 @@
-"""`LocalServer`: the `KeysServer` of a single member, without raft.
+"""`EtcdServer`: one member of a raft cluster serving the v2 store (`http_api.KeysServer`).
 
-A proposal is encoded, "committed" by taking the next log index, and applied through the same
-`Applier.apply_entry` the raft-backed server will call from its Ready loop; the proposer waits on
-its request id exactly as it will then.
+A write is encoded with a request id, proposed to the raft node (a follower's core forwards it to
+the leader) and answered when this member applies it; every member applies every entry, so the
+request id is what finds the waiting client. A lone member runs the same path with one voter.
 """
 
 from __future__ import annotations
@@ -10,25 +10,44 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
+import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from http_api.protocol import MembersError
 from pyetcd import gotime
 from pyetcd.applier import Applier
+from pyetcd.bootstrap import plan_start
+from pyetcd.config import Config
 from pyetcd.entry import encode_entry
-from pyetcd.ids import cluster_id, format_id, member_id
+from pyetcd.ids import format_id, member_id
+from pyetcd.membership import (
+    BadContext,
+    ClusterInfo,
+    encode_context,
+    encode_info,
+    ready_to_add,
+    ready_to_remove,
+    store_command,
+)
+from pyetcd.rates import RateQueue
 from pyetcd.wait import Waiters
+from raft.aio.node import AsyncRaftNode, NodeOptions, NodeStopped
+from raft.aio.transport import ClientSSL, PeerTransport
+from raft.aio.wal import SEGMENT_SIZE
+from raft.errors import ConfigError, NotLeader, ProposalDropped
+from raft.messages import AppendEntries, Message
+from raft.types import ConfChange, ConfChangeKind, ConfState, Entry, Role
 from store.commands import (
     AddMember,
     Command,
     PublishMember,
-    RemoveMember,
     SetClusterVersion,
     Sync,
     UpdateMember,
 )
-from store.errors import EtcdError
+from store.errors import RAFT_INTERNAL, EtcdError
 from store.event import Event
 from store.members import Member
 from store.store import Store
@@ -37,85 +56,366 @@ log = logging.getLogger("etcdserver")
 
 CLUSTER_VERSION = "3.4.0"
 SYNC_INTERVAL = 0.5
-_LEADER_TERM = 1
+HEALTH_TIMEOUT = 1.0
+DEFAULT_SNAPSHOT_COUNT = 100_000
+# Entries kept in the log behind a snapshot so a slow follower catches up without one (etcd's).
+CATCHUP_ENTRIES = 5000
+REMOVED_MESSAGE = "the member has been permanently removed from the cluster"
+
+_STATES = {
+    Role.LEADER: "StateLeader",
+    Role.FOLLOWER: "StateFollower",
+    Role.CANDIDATE: "StateCandidate",
+    Role.PRE_CANDIDATE: "StatePreCandidate",
+}
 
 
-class LocalServer:
-    """One member that is its own leader: every proposal commits at once.
+def _timeout(cause: str) -> EtcdError:
+    return EtcdError(RAFT_INTERNAL, f"etcdserver: {cause}")
 
-    The defaults are etcd's flag defaults; call `start()` before serving and `stop()` after.
+
+STOPPED = "server stopped"
+
+
+def _log_member_change(cc: ConfChange, cmd: Command, cluster: int) -> None:
+    mid, cid = format_id(cc.node_id), format_id(cluster)
+    if isinstance(cmd, AddMember):
+        log.info("added member %s [%s] to cluster %s", mid, " ".join(cmd.peer_urls), cid)
+    elif isinstance(cmd, UpdateMember):
+        log.info("updated member %s [%s] in cluster %s", mid, " ".join(cmd.peer_urls), cid)
+    else:
+        log.info("removed member %s from cluster %s", mid, cid)
+
+
+class EtcdServer:
+    """Create with a `Config`, `await start()`, serve, `await stop()`.
+
+    `done` is set when the member stops, by `stop()` or on its own (removed from the cluster, a
+    fatal WAL error); `stop_reason` then says why.
     """
 
     def __init__(
         self,
+        config: Config,
         *,
-        name: str = "default",
-        peer_urls: tuple[str, ...] = ("http://localhost:2380",),
-        client_urls: tuple[str, ...] = ("http://localhost:2379",),
-        token: str = "etcd-cluster",
         clock: Callable[[], int] = time.time_ns,
         sync_interval: float = SYNC_INTERVAL,
+        wal_segment_size: int = SEGMENT_SIZE,
+        catchup_entries: int = CATCHUP_ENTRIES,
+        peer_server_ssl: ssl.SSLContext | None = None,
+        peer_client_ssl: ClientSSL | None = None,
+        rng: random.Random | None = None,
     ) -> None:
-        self._name = name
-        self._peer_urls = tuple(sorted(peer_urls))
-        self._client_urls = tuple(client_urls)
+        self._config = config
+        self._peer_server_ssl = peer_server_ssl
+        self._peer_client_ssl = peer_client_ssl
         self._clock = clock
         self._sync_interval = sync_interval
-        self._member_id = member_id(self._peer_urls, token)
-        self._cluster_id = cluster_id([self._member_id])
-        self._store = Store()
-        self._waiters = Waiters(self._member_id, clock() // 1_000_000)
-        self._applier = Applier(self._store, self._waiters)
+        self._segment_size = wal_segment_size
+        self._rng = rng
+        heartbeat = config.heartbeat_interval_ms / 1000
+        election = config.election_timeout_ms / 1000
+        self._options = NodeOptions(
+            heartbeat_interval=heartbeat,
+            election_timeout=election,
+            snapshot_count=config.snapshot_count or DEFAULT_SNAPSHOT_COUNT,
+            catchup_entries=catchup_entries,
+        )
+        self.request_timeout = 5.0 + 2 * election
+        self._member_id = 0
+        self._cluster_id = 0
+        self._node: AsyncRaftNode | None = None
+        self._transport: PeerTransport | None = None
+        self._applier = Applier(Store(), Waiters(0, 0))
         self._start_time = clock()
+        self._leader = 0
         self._leader_since = self._start_time
-        self._sync_task: asyncio.Task[None] | None = None
+        self._leader_elected_at = 0.0
+        self._tasks: list[asyncio.Task[None]] = []
+        self._published = asyncio.Event()
+        self.done = asyncio.Event()
+        self.stop_reason = ""
+        self._stopping = False
+        self._applied_version: str | None = None
+        self.recv_append = 0
+        self.send_append = 0
+        self._recv_rate = RateQueue()
+        self._send_rate = RateQueue()
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Bootstrap a fresh one-member cluster (indexes 1-3) and start expiring TTL keys."""
-        mid, cid = format_id(self._member_id), format_id(self._cluster_id)
-        log.info("starting member %s in cluster %s", mid, cid)
-        self._leader_since = self._clock()
-        await self.propose(AddMember(self._member_id, self._peer_urls, self.now()))
-        log.info("added member %s [%s] to cluster %s", mid, " ".join(self._peer_urls), cid)
-        await self.propose(
-            PublishMember(self._member_id, self._name, self._client_urls, self.now())
+        """Open (or found, or join) the member; raises bootstrap.BootstrapError. Serving
+        starts at once; `wait_published()` tells when this member is part of the cluster."""
+        plan = await plan_start(
+            self._config, segment_size=self._segment_size, client_ssl=self._peer_client_ssl
         )
-        log.info(
-            "published {Name:%s ClientURLs:[%s]} to cluster %s",
-            self._name,
-            " ".join(self._client_urls),
-            cid,
+        self._member_id, self._cluster_id = plan.member_id, plan.cluster_id
+        now_ms = self._clock() // 1_000_000
+        self._applier = Applier(Store(), Waiters(plan.member_id, now_ms))
+        transport = PeerTransport(
+            plan.member_id,
+            plan.cluster_id,
+            self._receive,
+            self._unreachable,
+            self._snapshot_status,
+            server_ssl=self._peer_server_ssl,
+            client_ssl=self._peer_client_ssl,
+            info_handler=self._info,
+            rng=self._rng,
         )
-        await self.propose(SetClusterVersion(CLUSTER_VERSION, self.now()))
-        major_minor = CLUSTER_VERSION.rsplit(".", 1)[0]
-        log.info("set the initial cluster version to %s", major_minor)
-        log.info("enabled capabilities for version %s", major_minor)
-        self._sync_task = asyncio.create_task(self._expire_loop(), name="pyetcd-ttl-sync")
+        try:
+            await transport.start(self._config.listen_peer_urls)
+        except OSError as exc:
+            plan.boot.wal.close()
+            urls = ",".join(self._config.listen_peer_urls)
+            raise OSError(f"cannot listen for peer traffic on {urls}: {exc}") from exc
+        self._transport = transport
+        self._node = AsyncRaftNode(plan.boot, self, self._send, self._options, rng=self._rng)
+        transport.set_peers(plan.peers)
+        await self._node.start(plan.founders)
+        if self._store_removed_self():
+            log.critical("%s", REMOVED_MESSAGE)
+            await self._halt(REMOVED_MESSAGE)
+            return
+        self._tasks = [
+            asyncio.create_task(self._publish(), name="pyetcd-publish"),
+            asyncio.create_task(self._monitor(), name="pyetcd-monitor"),
+        ]
+
+    async def wait_published(self) -> None:
+        """Until this member's name and client URLs are committed (etcd's ReadyNotify)."""
+        waiter = asyncio.ensure_future(self._published.wait())
+        stopped = asyncio.ensure_future(self.done.wait())
+        try:
+            await asyncio.wait({waiter, stopped}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            waiter.cancel()
+            stopped.cancel()
 
     async def stop(self) -> None:
-        if self._sync_task is not None:
-            self._sync_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sync_task
-            self._sync_task = None
+        """Hand leadership to the most caught-up follower, then stop raft and the transport."""
+        if self._stopping:
+            await self.done.wait()
+            return
+        self._stopping = True
+        await self._transfer_leadership()
+        await self._halt(STOPPED)
 
-    async def _expire_loop(self) -> None:
-        """What the leader does in etcd: while TTL nodes exist, propose its clock every 500 ms."""
+    async def _halt(self, reason: str) -> None:
+        self._stopping = True
+        current = asyncio.current_task()
+        tasks = [task for task in self._tasks if task is not current]
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._node is not None:
+            await self._node.stop()
+        if self._transport is not None:
+            await self._transport.stop()
+        self._applier.waiters.fail_all(_timeout(STOPPED))
+        self.stop_reason = self.stop_reason or reason
+        self.done.set()
+
+    async def _transfer_leadership(self) -> None:
+        node, transport = self._node, self._transport
+        if node is None or transport is None or not node.is_leader:
+            return
+        status = node.status()
+        connected = [
+            (pr.match, peer)
+            for peer, pr in status.progress.items()
+            if peer != self._member_id
+            and peer in transport.peer_ids()
+            and transport.stats(peer).connected
+        ]
+        if not connected:
+            return
+        _, to = max(connected)
+        log.info("%s starts leadership transfer to %s", format_id(self._member_id), format_id(to))
+        try:
+            await node.transfer_leadership(to, timeout=self._options.election_timeout * 3)
+        except (TimeoutError, NotLeader, ConfigError, NodeStopped) as exc:
+            log.warning(
+                "leadership transfer to %s failed: %s",
+                format_id(to),
+                str(exc) or type(exc).__name__,
+            )
+            return
+        log.info("leadership transferred from %s to %s", format_id(self._member_id), format_id(to))
+
+    async def _publish(self) -> None:
+        """Propose this member's attributes until one proposal commits, as etcd does."""
+        cfg = self._config
         while True:
-            await asyncio.sleep(self._sync_interval)
-            if self._store.has_ttl_nodes():
-                try:
-                    await self._replicate(Sync(self.now()))
-                except EtcdError as exc:
-                    log.error("expiry sync failed: %s", exc)
+            cmd = PublishMember(self._member_id, cfg.name, cfg.advertise_client_urls, self.now())
+            try:
+                await self.propose(cmd)
+            except EtcdError as exc:
+                if self._stopping:
+                    return
+                log.warning("failed to publish local member to cluster through raft: %s", exc)
+                await asyncio.sleep(self._options.heartbeat_interval)
+                continue
+            log.info(
+                "published {Name:%s ClientURLs:[%s]} to cluster %s",
+                cfg.name,
+                " ".join(cfg.advertise_client_urls),
+                format_id(self._cluster_id),
+            )
+            self._published.set()
+            return
+
+    async def _monitor(self) -> None:
+        """Leader changes, and what only the leader does: expire TTL keys and set the version."""
+        node = self._running_node()
+        interval = self._options.heartbeat_interval
+        next_sync = asyncio.get_running_loop().time() + self._sync_interval
+        while True:
+            await asyncio.sleep(interval)
+            if node.error is not None:
+                await self._halt(f"raft stopped: {node.error}")
+                return
+            self._observe_leader(node)
+            if not node.is_leader:
+                continue
+            self._maybe_set_version()
+            now = asyncio.get_running_loop().time()
+            if now >= next_sync:
+                next_sync = now + self._sync_interval
+                if self.store.has_ttl_nodes() and not self._busy("sync"):
+                    self._spawn("sync", Sync(self.now()))
+
+    def _observe_leader(self, node: AsyncRaftNode) -> None:
+        lead = node.leader_id
+        if lead == self._leader:
+            return
+        self._leader = lead
+        if lead:
+            self._leader_since = self._clock()
+            self._leader_elected_at = asyncio.get_running_loop().time()
+            log.info(
+                "raft.node: %s elected leader %s at term %d",
+                format_id(self._member_id),
+                format_id(lead),
+                node.term,
+            )
+        else:
+            log.info("raft.node: %s lost leader", format_id(self._member_id))
+
+    def _maybe_set_version(self) -> None:
+        """etcd's leader decides the cluster version once every member has published."""
+        if self._busy("version") or self.store.cluster_version() is not None:
+            return
+        members = self.store.members()
+        if members and all(m.name for m in members):
+            self._spawn("version", SetClusterVersion(CLUSTER_VERSION, self.now()))
+
+    def _busy(self, name: str) -> bool:
+        return any(task.get_name() == name for task in self._tasks)
+
+    def _spawn(self, name: str, cmd: Command) -> None:
+        """A leader's own proposal in the background; one per `name` at a time."""
+
+        async def run() -> None:
+            try:
+                await self._replicate(cmd)
+            except EtcdError as exc:
+                log.warning("%s proposal failed: %s", type(cmd).__name__, exc)
+
+        task = asyncio.create_task(run(), name=name)
+        self._tasks.append(task)
+        task.add_done_callback(self._forget)
+
+    def _forget(self, task: asyncio.Task[None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._tasks.remove(task)
+
+    # -- raft Application callbacks ------------------------------------------------------------
+
+    def apply(self, entries: Sequence[Entry]) -> None:
+        applier = self._applier
+        for entry in entries:
+            applier.apply_entry(entry.index, entry.data)
+        version = self.store.cluster_version()
+        if version != self._applied_version and version is not None:
+            major_minor = version.rsplit(".", 1)[0]
+            if self._applied_version is None:
+                log.info("set the initial cluster version to %s", major_minor)
+            else:
+                log.info("updated the cluster version to %s", major_minor)
+            log.info("enabled capabilities for version %s", major_minor)
+        self._applied_version = version
+
+    def on_conf_change(self, cc: ConfChange, conf_state: ConfState, index: int) -> None:
+        self._applier.applied_index = index
+        try:
+            cmd = store_command(cc)
+            self.store.apply(cmd)
+        except (BadContext, EtcdError) as exc:
+            log.error("conf change at index %d not recorded in the store: %s", index, exc)
+        else:
+            _log_member_change(cc, cmd, self._cluster_id)
+        self._refresh_peers()
+
+    def snapshot_data(self) -> bytes:
+        return self.store.save()
+
+    def restore(self, data: bytes) -> None:
+        self._applier.restore(data)
+        self._refresh_peers()
+        log.info("recovered store from snapshot (store index %d)", self.store.index)
+
+    def on_removed(self) -> None:
+        log.critical("%s", REMOVED_MESSAGE)
+        self.stop_reason = REMOVED_MESSAGE
+        if not self._stopping:
+            self._stopping = True
+            asyncio.get_running_loop().create_task(self._halt(REMOVED_MESSAGE))
+
+    def _refresh_peers(self) -> None:
+        if self._transport is not None:
+            self._transport.set_peers({m.id: m.peer_urls for m in self.store.members()})
+
+    def _store_removed_self(self) -> bool:
+        return self.store.is_removed(self._member_id)
+
+    # -- transport glue ------------------------------------------------------------------------
+
+    def _send(self, messages: Sequence[Message]) -> None:
+        now = time.monotonic()
+        for msg in messages:
+            if type(msg) is AppendEntries:
+                self.send_append += 1
+                self._send_rate.add(now, sum(len(e.data) for e in msg.entries))
+        if self._transport is not None:
+            self._transport.send(messages)
+
+    def _receive(self, msg: Message) -> None:
+        if type(msg) is AppendEntries:
+            self.recv_append += 1
+            self._recv_rate.add(time.monotonic(), sum(len(e.data) for e in msg.entries))
+        if self._node is not None:
+            self._node.step(msg)
+
+    def _unreachable(self, peer: int) -> None:
+        if self._node is not None:
+            self._node.report_unreachable(peer)
+
+    def _snapshot_status(self, peer: int, ok: bool) -> None:
+        if self._node is not None:
+            self._node.report_snapshot(peer, ok)
+
+    def _info(self) -> bytes:
+        return encode_info(ClusterInfo(self._cluster_id, tuple(self.store.members())))
 
     # -- KeysServer ----------------------------------------------------------------------------
 
     @property
     def store(self) -> Store:
-        return self._store
+        return self._applier.store
 
     @property
     def cluster_id(self) -> int:
@@ -127,16 +427,21 @@ class LocalServer:
 
     @property
     def name(self) -> str:
-        return self._name
+        return self._config.name
 
     def now(self) -> int:
         return self._clock()
 
     def raft_index(self) -> int:
-        return self._applier.applied_index
+        return self._node.commit_index if self._node is not None else 0
 
     def raft_term(self) -> int:
-        return self._applier.term
+        return self._node.term if self._node is not None else 0
+
+    def _running_node(self) -> AsyncRaftNode:
+        if self._node is None:
+            raise RuntimeError("EtcdServer.start() was not called")
+        return self._node
 
     async def propose(self, cmd: Command) -> Event:
         event = await self._replicate(cmd)
@@ -145,105 +450,234 @@ class LocalServer:
         return event
 
     async def _replicate(self, cmd: Command) -> Event | None:
-        request_id, done = self._waiters.register()
-        self._commit(encode_entry(request_id, cmd))
-        return await done
+        """Propose and wait for the apply; 300 after etcd's request timeout."""
+        node = self._running_node()
+        if self._stopping:
+            raise _timeout(STOPPED)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        request_id, done = self._applier.waiters.register()
+        data = encode_entry(request_id, cmd)
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                while True:
+                    try:
+                        await node.propose(data)
+                        break
+                    except ProposalDropped:
+                        await asyncio.sleep(self._options.heartbeat_interval)
+                return await done
+        except TimeoutError:
+            raise self._timeout_error(start) from None
+        except NodeStopped:
+            raise _timeout(STOPPED) from None
+        finally:
+            self._applier.waiters.cancel(request_id)
 
-    def _commit(self, data: bytes) -> None:
-        """A lone member is a majority of one: the entry commits the moment it is appended."""
-        self._applier.apply_entry(self._applier.applied_index + 1, _LEADER_TERM, data)
+    def _timeout_error(self, start: float) -> EtcdError:
+        """etcd's reasons: a leader elected during the request, or lost connections."""
+        elected = self._leader_elected_at
+        if start < elected and start > elected - 2 * self._options.election_timeout:
+            return _timeout("request timed out, possibly due to previous leader failure")
+        node, transport = self._running_node(), self._transport
+        lead = node.leader_id
+        if transport is not None and lead:
+            peers = transport.peer_ids()
+            if lead == self._member_id:
+                connected = 1 + sum(transport.stats(p).connected for p in peers)
+                if connected < (len(peers) + 1) // 2 + 1:
+                    return _timeout("request timed out, possibly due to connection lost")
+            elif lead in peers and not transport.stats(lead).connected:
+                return _timeout("request timed out, possibly due to connection lost")
+        return _timeout("request timed out")
 
     async def linearizable_read(self) -> None:
-        """Nothing to wait for: every acknowledged write was applied before it was acknowledged."""
+        await self._read_index(self.request_timeout)
+
+    async def _read_index(self, timeout: float) -> None:
+        node = self._running_node()
+        if self._stopping:
+            raise _timeout(STOPPED)
+        start = asyncio.get_running_loop().time()
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    try:
+                        await node.read_index(timeout)
+                        return
+                    except NotLeader:
+                        await asyncio.sleep(self._options.heartbeat_interval)
+        except TimeoutError:
+            raise self._timeout_error(start) from None
+        except NodeStopped:
+            raise _timeout(STOPPED) from None
 
     def members(self) -> list[Member]:
-        return self._store.members()
+        return self.store.members()
 
     def leader(self) -> Member | None:
-        return next((m for m in self._store.members() if m.id == self._member_id), None)
+        lead = self._node.leader_id if self._node is not None else 0
+        return next((m for m in self.store.members() if m.id == lead), None)
 
     def has_leader(self) -> bool:
-        return True
+        return self._node is not None and self._node.leader_id != 0
 
     async def health(self) -> bool:
+        if not self.has_leader():
+            return False
+        try:
+            await self._read_index(HEALTH_TIMEOUT)
+        except EtcdError:
+            return False
         return True
 
     def cluster_version(self) -> str | None:
-        return self._store.cluster_version()
+        return self.store.cluster_version()
+
+    # -- membership ------------------------------------------------------------------------------
 
     async def add_member(self, peer_urls: tuple[str, ...]) -> Member:
         urls = tuple(sorted(peer_urls))
         self._check_urls_free(urls, except_id=None)
         new_id = member_id(urls, "", self.now() // 1_000_000_000)
-        if any(m.id == new_id for m in self._store.members()):
+        if any(m.id == new_id for m in self.store.members()):
             raise MembersError(409, "membership: ID exists")
-        if self._store.is_removed(new_id):
+        if self.store.is_removed(new_id):
             log.warning("refused to add member %s: that id was removed", format_id(new_id))
             raise MembersError(500, "Internal Server Error")
-        await self._propose_membership(AddMember(new_id, urls, self.now()))
-        log.warning(
-            "added member %s [%s]: this cluster has no quorum until the member runs, and "
-            "pyetcd serves only one member until clustering arrives",
-            format_id(new_id),
-            " ".join(urls),
-        )
+        if self._config.strict_reconfig_check:
+            members = self.store.members()
+            if not ready_to_add(sum(1 for m in members if m.name), len(members)):
+                self._refuse("add", new_id, "not enough started members")
+            if not self._all_connected(members):
+                self._refuse("add", new_id, "some members are not connected")
+        context = encode_context(urls, self.now())
+        await self._conf_change(ConfChange(ConfChangeKind.ADD, new_id, context))
         return Member(id=new_id, name="", peer_urls=urls, client_urls=())
 
     async def remove_member(self, member_id: int) -> None:
         self._require_member(member_id)
-        if member_id == self._member_id:
-            log.warning("refused to remove the only voting member %s", format_id(member_id))
-            raise MembersError(500, "Internal Server Error")
-        await self._propose_membership(RemoveMember(member_id, self.now()))
-        log.info(
-            "removed member %s from cluster %s", format_id(member_id), format_id(self._cluster_id)
+        if self._config.strict_reconfig_check:
+            others = [m for m in self.store.members() if m.id != member_id]
+            if not ready_to_remove(sum(1 for m in others if m.name), len(others)):
+                self._refuse("remove", member_id, "not enough started members")
+            if not self._quorum_stays_active(member_id, others):
+                self._refuse("remove", member_id, "the remaining active members are no quorum")
+        await self._conf_change(
+            ConfChange(ConfChangeKind.REMOVE, member_id, encode_context((), self.now()))
         )
 
     async def update_member(self, member_id: int, peer_urls: tuple[str, ...]) -> None:
         urls = tuple(sorted(peer_urls))
         self._require_member(member_id)
         self._check_urls_free(urls, except_id=member_id)
-        await self._propose_membership(UpdateMember(member_id, urls, self.now()))
-        log.info("updated member %s [%s]", format_id(member_id), " ".join(urls))
+        await self._conf_change(
+            ConfChange(ConfChangeKind.UPDATE, member_id, encode_context(urls, self.now()))
+        )
 
-    def self_stats(self) -> dict[str, object]:
-        now = self.now()
-        mid = format_id(self._member_id)
-        return {
-            "name": self._name,
-            "id": mid,
-            "state": "StateLeader",
-            "startTime": gotime.rfc3339nano(self._start_time),
-            "leaderInfo": {
-                "leader": mid,
-                "uptime": gotime.duration(now - self._leader_since),
-                "startTime": gotime.rfc3339nano(self._leader_since),
-            },
-            "recvAppendRequestCnt": 0,
-            "sendAppendRequestCnt": 0,
-        }
+    def _refuse(self, what: str, member: int, why: str) -> None:
+        log.warning(
+            "refused to %s member %s (--strict-reconfig-check): %s", what, format_id(member), why
+        )
+        raise MembersError(500, "Internal Server Error")
 
-    def leader_stats(self) -> dict[str, object] | None:
-        return {"leader": format_id(self._member_id), "followers": {}}
+    def _connected(self, peer: int) -> bool:
+        transport = self._transport
+        if peer == self._member_id:
+            return True
+        return (
+            transport is not None
+            and peer in transport.peer_ids()
+            and (transport.stats(peer).connected)
+        )
 
-    # -- membership helpers ----------------------------------------------------------------------
+    def _all_connected(self, members: list[Member]) -> bool:
+        return all(self._connected(m.id) for m in members)
+
+    def _quorum_stays_active(self, removed: int, others: list[Member]) -> bool:
+        """A member that is down may always go; otherwise the active rest must be a quorum."""
+        if removed != self._member_id and not self._connected(removed):
+            return True
+        active = sum(1 for m in others if self._connected(m.id))
+        return active >= len(others) // 2 + 1
+
+    async def _conf_change(self, cc: ConfChange) -> None:
+        """Membership failures reach clients as etcd's bare 500, never as a v2 error body."""
+        node = self._running_node()
+        try:
+            async with asyncio.timeout(self.request_timeout):
+                while True:
+                    try:
+                        await node.propose_conf_change(cc)
+                        return
+                    except ProposalDropped:
+                        await asyncio.sleep(self._options.heartbeat_interval)
+        except (TimeoutError, ConfigError, NodeStopped) as exc:
+            log.error(
+                "membership change %s failed: %s", cc.kind.name, str(exc) or type(exc).__name__
+            )
+            raise MembersError(500, "Internal Server Error") from exc
 
     def _require_member(self, member_id: int) -> None:
-        if any(m.id == member_id for m in self._store.members()):
+        if any(m.id == member_id for m in self.store.members()):
             return
-        if self._store.is_removed(member_id):
+        if self.store.is_removed(member_id):
             raise MembersError(410, f"Member permanently removed: {format_id(member_id)}")
         raise MembersError(404, f"No such member: {format_id(member_id)}")
 
     def _check_urls_free(self, urls: tuple[str, ...], except_id: int | None) -> None:
-        taken = {u for m in self._store.members() if m.id != except_id for u in m.peer_urls}
+        taken = {u for m in self.store.members() if m.id != except_id for u in m.peer_urls}
         if taken.intersection(urls):
             raise MembersError(409, "membership: peerURL exists")
 
-    async def _propose_membership(self, cmd: Command) -> None:
-        """Membership failures reach clients as etcd's bare 500, never as a v2 error body."""
-        try:
-            await self.propose(cmd)
-        except EtcdError as exc:
-            log.error("membership change %r failed: %s", cmd, exc)
-            raise MembersError(500, "Internal Server Error") from exc
+    # -- stats -----------------------------------------------------------------------------------
+
+    def self_stats(self) -> dict[str, object]:
+        node = self._running_node()
+        now = self.now()
+        role = node.status().soft_state.role
+        stats: dict[str, object] = {
+            "name": self.name,
+            "id": format_id(self._member_id),
+            "state": _STATES[role],
+            "startTime": gotime.rfc3339nano(self._start_time),
+            "leaderInfo": {
+                "leader": format_id(node.leader_id),
+                "uptime": gotime.duration(now - self._leader_since),
+                "startTime": gotime.rfc3339nano(self._leader_since),
+            },
+            "recvAppendRequestCnt": self.recv_append,
+        }
+        moment = time.monotonic()
+        pkg, bandwidth = self._recv_rate.rates(moment)
+        if pkg:
+            stats["recvPkgRate"] = pkg
+        if bandwidth:
+            stats["recvBandwidthRate"] = bandwidth
+        stats["sendAppendRequestCnt"] = self.send_append
+        pkg, bandwidth = self._send_rate.rates(moment)
+        if pkg:
+            stats["sendPkgRate"] = pkg
+        if bandwidth:
+            stats["sendBandwidthRate"] = bandwidth
+        return stats
+
+    def leader_stats(self) -> dict[str, object] | None:
+        node, transport = self._running_node(), self._transport
+        if not node.is_leader or transport is None:
+            return None
+        followers: dict[str, object] = {}
+        for peer in transport.peer_ids():
+            figures = transport.stats(peer)
+            latency = figures.latency
+            followers[format_id(peer)] = {
+                "latency": {
+                    "current": latency.current,
+                    "average": latency.average,
+                    "standardDeviation": latency.stddev,
+                    "minimum": latency.minimum,
+                    "maximum": latency.maximum,
+                },
+                "counts": {"fail": figures.failed, "success": figures.sent},
+            }
+        return {"leader": format_id(self._member_id), "followers": followers}

@@ -38,5 +38,16 @@ class Waiters:
         else:
             future.set_result(result)
 
+    def cancel(self, request_id: int) -> None:
+        """Forget a waiter whose proposer gave up (timeout, cancellation)."""
+        self._pending.pop(request_id, None)
+
+    def fail_all(self, exc: EtcdError) -> None:
+        """The member stops: nothing pending will be applied here any more."""
+        pending, self._pending = self._pending, {}
+        for future in pending.values():
+            if not future.done():
+                future.set_exception(exc)
+
     def __len__(self) -> int:
         return len(self._pending)

@@ -1,9 +1,10 @@
-"""An in-process member (`LocalServer`) behind the client app, plus a raw HTTP helper for
-request targets and bytes that a client library would normalise."""
+"""An in-process single-member `EtcdServer` (raft, WAL on a tmp dir) behind the client app, plus
+a raw HTTP helper for request targets and bytes that a client library would normalise."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -12,22 +13,51 @@ from aiohttp.test_utils import TestClient, TestServer
 from multidict import CIMultiDict
 
 from http_api.app import make_app
-from pyetcd.server import LocalServer
+from pyetcd.config import Config, load_config
+from pyetcd.server import EtcdServer
 
 PEER_URL = "http://127.0.0.1:2380"
 CLIENT_URL = "http://127.0.0.1:2379"
 
 
+def _config(data_dir: str, peer_port: int) -> Config:
+    """n1 advertises the fixed URLs the tests compare against but listens on a free port."""
+    config = load_config(
+        [
+            "--name=n1",
+            f"--data-dir={data_dir}",
+            f"--initial-advertise-peer-urls={PEER_URL}",
+            f"--listen-peer-urls=http://127.0.0.1:{peer_port}",
+            f"--advertise-client-urls={CLIENT_URL}",
+            "--heartbeat-interval=10",
+            "--election-timeout=100",
+        ],
+        {},
+    )
+    assert isinstance(config, Config)
+    return config
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture
-async def server() -> AsyncIterator[LocalServer]:
-    member = LocalServer(name="n1", peer_urls=(PEER_URL,), client_urls=(CLIENT_URL,))
+async def server(tmp_path) -> AsyncIterator[EtcdServer]:
+    member = EtcdServer(_config(str(tmp_path / "n1.etcd"), _free_port()), wal_segment_size=1 << 20)
     await member.start()
+    async with asyncio.timeout(10):
+        await member.wait_published()
+        while member.cluster_version() is None:
+            await asyncio.sleep(0.005)
     yield member
     await member.stop()
 
 
 @pytest.fixture
-async def client(server: LocalServer) -> AsyncIterator[TestClient]:
+async def client(server: EtcdServer) -> AsyncIterator[TestClient]:
     async with TestClient(TestServer(make_app(server))) as test_client:
         yield test_client
 

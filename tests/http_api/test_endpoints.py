@@ -9,13 +9,13 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from http_api.app import make_app
 from http_api.protocol import MembersError
-from pyetcd.server import LocalServer
+from pyetcd.server import EtcdServer
 from tests.http_api.conftest import CLIENT_URL, PEER_URL, raw_request
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 
 
-async def test_version(client: TestClient, server: LocalServer, monkeypatch) -> None:
+async def test_version(client: TestClient, server: EtcdServer, monkeypatch) -> None:
     resp = await raw_request(client, "GET", "/version")
     assert (resp.status, resp.body) == (200, b'{"etcdserver":"3.4.23","etcdcluster":"3.4.0"}')
     assert resp.headers["Content-Type"] == "application/json"
@@ -28,7 +28,7 @@ async def test_version(client: TestClient, server: LocalServer, monkeypatch) -> 
     assert (await raw_request(client, "GET", "/version/")).status == 404
 
 
-async def test_health(client: TestClient, server: LocalServer, monkeypatch) -> None:
+async def test_health(client: TestClient, server: EtcdServer, monkeypatch) -> None:
     resp = await raw_request(client, "GET", "/health")
     assert (resp.status, resp.body) == (200, b'{"health":"true"}')
     assert resp.headers["Content-Type"] == "text/plain; charset=utf-8"
@@ -46,7 +46,7 @@ async def test_health(client: TestClient, server: LocalServer, monkeypatch) -> N
     assert "etcd_server_health_failures 1\n" in text
 
 
-async def test_stats(client: TestClient, server: LocalServer, monkeypatch) -> None:
+async def test_stats(client: TestClient, server: EtcdServer, monkeypatch) -> None:
     before = server.store.stats()
     await client.put("/v2/keys/a?value=1")
     await client.get("/v2/keys/a")
@@ -82,7 +82,7 @@ async def test_machines(client: TestClient) -> None:
     assert (await raw_request(client, "GET", "/v2/machines/")).status == 404
 
 
-def _member_line(server: LocalServer) -> bytes:
+def _member_line(server: EtcdServer) -> bytes:
     return b'{"id":"%x","name":"n1","peerURLs":["%s"],"clientURLs":["%s"]}' % (
         server.member_id,
         PEER_URL.encode(),
@@ -90,7 +90,7 @@ def _member_line(server: LocalServer) -> bytes:
     )
 
 
-async def test_members_get(client: TestClient, server: LocalServer) -> None:
+async def test_members_get(client: TestClient, server: EtcdServer) -> None:
     for path in ("/v2/members", "/v2/members/"):
         resp = await raw_request(client, "GET", path)
         assert resp.body == b'{"members":[' + _member_line(server) + b"]}\n"
@@ -102,7 +102,7 @@ async def test_members_get(client: TestClient, server: LocalServer) -> None:
 
 
 async def test_members_leader_during_election(
-    client: TestClient, server: LocalServer, monkeypatch
+    client: TestClient, server: EtcdServer, monkeypatch
 ) -> None:
     monkeypatch.setattr(server, "leader", lambda: None)
     resp = await raw_request(client, "GET", "/v2/members/leader")
@@ -198,7 +198,7 @@ async def test_members_add_validation(
     assert not resp.body.endswith(b"\n")
 
 
-async def test_members_add_update_remove(client: TestClient, server: LocalServer) -> None:
+async def test_members_add_update_remove(client: TestClient, server: EtcdServer) -> None:
     resp = await client.post(
         "/v2/members", data='{"PEERurls":[" http://10.0.0.2:2380 "]}', headers=JSON_HEADERS
     )
@@ -233,7 +233,7 @@ async def test_members_add_update_remove(client: TestClient, server: LocalServer
 
 
 async def test_members_server_failure_is_500(
-    client: TestClient, server: LocalServer, monkeypatch
+    client: TestClient, server: EtcdServer, monkeypatch
 ) -> None:
     async def failing(member_id: int) -> None:
         raise MembersError(500, "Internal Server Error")
@@ -243,7 +243,7 @@ async def test_members_server_failure_is_500(
     assert (resp.status, await resp.read()) == (500, b'{"message":"Internal Server Error"}')
 
 
-async def test_metrics_exposition(client: TestClient, server: LocalServer) -> None:
+async def test_metrics_exposition(client: TestClient, server: EtcdServer) -> None:
     await client.put("/v2/keys/a?value=1")
     sets = dict(server.store.metrics().writes)["set"]
     await client.get("/v2/keys/a?recursive=true")
@@ -264,7 +264,7 @@ async def test_metrics_exposition(client: TestClient, server: LocalServer) -> No
         assert line in text, line
 
 
-async def test_registries_are_per_app(server: LocalServer) -> None:
+async def test_registries_are_per_app(server: EtcdServer) -> None:
     async with TestClient(TestServer(make_app(server))) as first:
         await first.put("/v2/keys/a?value=1")
         async with TestClient(TestServer(make_app(server))) as second:
@@ -272,7 +272,7 @@ async def test_registries_are_per_app(server: LocalServer) -> None:
     assert 'etcd_http_received_total{method="PUT"}' not in text
 
 
-async def test_cors_origin_list(server: LocalServer) -> None:
+async def test_cors_origin_list(server: EtcdServer) -> None:
     async with TestClient(TestServer(make_app(server, cors=("http://ok",)))) as client:
         resp = await client.get("/version", headers={"Origin": "http://ok"})
         assert resp.headers["Access-Control-Allow-Origin"] == "http://ok"

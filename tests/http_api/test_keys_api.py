@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient
 
-from pyetcd.server import LocalServer
+from pyetcd.server import EtcdServer
 from tests.http_api.conftest import raw_request
 
 CORS = {
@@ -18,7 +18,7 @@ CORS = {
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
-async def test_set_get_headers_and_body(client: TestClient, server: LocalServer) -> None:
+async def test_set_get_headers_and_body(client: TestClient, server: EtcdServer) -> None:
     resp = await client.put("/v2/keys/a?value=1")
     assert resp.status == 201
     assert await resp.read() == (
@@ -251,7 +251,7 @@ async def test_metrics_count_requests(client: TestClient) -> None:
 
 
 async def test_invalid_utf8_key_and_value_are_stored_and_echoed_as_go_does(
-    client: TestClient, server: LocalServer
+    client: TestClient, server: EtcdServer
 ) -> None:
     resp = await raw_request(client, "PUT", b"/v2/keys/k%ff?value=v%fe%41")
     assert resp.status == 201

@@ -6,16 +6,16 @@ import asyncio
 
 from aiohttp.test_utils import TestClient
 
-from pyetcd.server import LocalServer
+from pyetcd.server import EtcdServer
 from store.commands import Set
 
 
-async def _watchers(server: LocalServer) -> int:
+async def _watchers(server: EtcdServer) -> int:
     await asyncio.sleep(0)
     return server.store.stats().watchers
 
 
-async def _until_watchers(server: LocalServer, count: int) -> None:
+async def _until_watchers(server: EtcdServer, count: int) -> None:
     for _ in range(200):
         if server.store.stats().watchers == count:
             return
@@ -23,7 +23,7 @@ async def _until_watchers(server: LocalServer, count: int) -> None:
     raise AssertionError(f"watchers stayed at {server.store.stats().watchers}, not {count}")
 
 
-async def test_headers_flushed_before_first_event(client: TestClient, server: LocalServer) -> None:
+async def test_headers_flushed_before_first_event(client: TestClient, server: EtcdServer) -> None:
     resp = await asyncio.wait_for(client.get("/v2/keys/w?wait=true"), 5)
     assert resp.status == 200
     assert resp.headers["X-Etcd-Index"] == "3"
@@ -37,7 +37,7 @@ async def test_headers_flushed_before_first_event(client: TestClient, server: Lo
     assert await _watchers(server) == 0
 
 
-async def test_stream_delivers_each_event(client: TestClient, server: LocalServer) -> None:
+async def test_stream_delivers_each_event(client: TestClient, server: EtcdServer) -> None:
     resp = await client.get("/v2/keys/w?wait=true&stream=true")
     await _until_watchers(server, 1)
     await client.put("/v2/keys/w?value=1")
@@ -56,7 +56,7 @@ async def test_stream_delivers_each_event(client: TestClient, server: LocalServe
 
 
 async def test_recursive_watch_skips_hidden_children(
-    client: TestClient, server: LocalServer
+    client: TestClient, server: EtcdServer
 ) -> None:
     resp = await client.get("/v2/keys/dir?wait=true&recursive=true")
     await _until_watchers(server, 1)
@@ -65,7 +65,7 @@ async def test_recursive_watch_skips_hidden_children(
     assert b'"key":"/dir/seen"' in await asyncio.wait_for(resp.read(), 5)
 
 
-async def test_disconnect_removes_watcher(client: TestClient, server: LocalServer) -> None:
+async def test_disconnect_removes_watcher(client: TestClient, server: EtcdServer) -> None:
     resp = await client.get("/v2/keys/w?wait=true")
     await _until_watchers(server, 1)
     resp.close()
@@ -81,7 +81,7 @@ async def test_past_wait_index_answers_from_history(client: TestClient) -> None:
     assert body.startswith(b'{"action":"set","node":{"key":"/a","value":"2","modifiedIndex":5')
 
 
-async def test_future_wait_index_waits(client: TestClient, server: LocalServer) -> None:
+async def test_future_wait_index_waits(client: TestClient, server: EtcdServer) -> None:
     resp = await client.get("/v2/keys/a?wait=true&waitIndex=6")
     await _until_watchers(server, 1)
     await client.put("/v2/keys/a?value=1")
@@ -92,7 +92,7 @@ async def test_future_wait_index_waits(client: TestClient, server: LocalServer) 
     assert resp.headers["X-Etcd-Index"] == "3"
 
 
-async def test_cleared_history_is_401(client: TestClient, server: LocalServer) -> None:
+async def test_cleared_history_is_401(client: TestClient, server: EtcdServer) -> None:
     for i in range(1001):
         await server.propose(Set("/h", str(i), False, None, False, server.now()))
     resp = await client.get("/v2/keys/h?wait=true&waitIndex=2")
@@ -106,7 +106,7 @@ async def test_cleared_history_is_401(client: TestClient, server: LocalServer) -
     assert 'etcd_http_failed_total{code="400",method="GET"} 1.0' in text
 
 
-async def test_stream_overflow_ends_the_response(client: TestClient, server: LocalServer) -> None:
+async def test_stream_overflow_ends_the_response(client: TestClient, server: EtcdServer) -> None:
     resp = await client.get("/v2/keys/o?wait=true&stream=true")
     await _until_watchers(server, 1)
     for i in range(150):

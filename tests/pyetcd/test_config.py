@@ -126,15 +126,34 @@ PYETCD_ERRORS: list[tuple[list[str], str]] = [
     (["--cert-file", "/nonexistent/cert.pem"], "--cert-file: cannot read /nonexistent/cert.pem"),
     (["--proxy", "on"], "proxy mode (--proxy on) is not supported yet"),
     (["--config-file", "etcd.yml"], "--config-file is not supported yet"),
-    (["--initial-cluster-state", "existing"], "joining an existing cluster"),
-    (["--initial-cluster", "default=http://localhost:2380,b=http://127.0.0.1:2"],
-     "--initial-cluster lists 2 members"),
-    (["--listen-client-urls", "https://127.0.0.1:1", "--advertise-client-urls",
-      "https://127.0.0.1:1"], "cannot serve https://127.0.0.1:1: TLS"),
+    (["--listen-peer-urls", "http://127.0.0.1:7001", "--listen-client-urls",
+      "http://127.0.0.1:7001", "--advertise-client-urls", "http://127.0.0.1:7001"],
+     "http://127.0.0.1:7001 is both a client and a peer URL"),
+    (["--listen-peer-urls", "unix://127.0.0.1:7001"], "unix sockets are not supported yet"),
     (["--advertise-client-urls", "http://127.0.0.1:1/path"], "URL must not contain a path"),
     (["--advertise-client-urls", "http://127.0.0.1"], 'does not have the form "host:port"'),
     (["--advertise-client-urls", "http://h:abc"], 'invalid port ":abc" after host'),
 ]  # fmt: skip
+
+
+def test_clusters_and_joining_are_accepted() -> None:
+    config = load_config(
+        [
+            "--name=b", "--initial-advertise-peer-urls=http://127.0.0.1:2",
+            "--initial-cluster=a=http://127.0.0.1:1,b=http://127.0.0.1:2",
+            "--initial-cluster-state=existing", "--snapshot-count=10", "--max-wals=2",
+            "--max-snapshots=3", "--strict-reconfig-check=false",
+        ],
+        {},
+    )  # fmt: skip
+    assert isinstance(config, Config)
+    assert config.initial_cluster == (
+        ("a", ("http://127.0.0.1:1",)),
+        ("b", ("http://127.0.0.1:2",)),
+    )
+    assert (config.initial_cluster_state, config.snapshot_count) == ("existing", 10)
+    assert (config.max_wals, config.max_snapshots, config.strict_reconfig_check) == (2, 3, False)
+    assert "snapshot-count" not in config.inert
 
 
 @pytest.mark.parametrize(("argv", "fragment"), PYETCD_ERRORS)
@@ -198,7 +217,7 @@ def test_every_flag_comes_from_its_environment_variable() -> None:
     assert config.listen_client_urls == ("http://0.0.0.0:41378", "http://127.0.0.1:41379")
     assert config.initial_cluster_token == "tok"
     assert config.cors == ("http://a", "http://b")
-    assert config.inert == ("snapshot-count",)
+    assert (config.inert, config.snapshot_count) == ((), 10)
 
 
 def test_unknown_etcd_variables_only_warn() -> None:
@@ -217,7 +236,7 @@ def test_accepted_flags_are_validated_and_reported_inert() -> None:
     )  # fmt: skip
     assert config.inert == (
         "auto-tls", "experimental-corrupt-check-time", "host-whitelist", "listen-metrics-urls",
-        "logger", "max-wals", "quota-backend-bytes", "snapshot-count", "strict-reconfig-check",
+        "logger", "quota-backend-bytes",
     )  # fmt: skip
 
 
@@ -237,7 +256,7 @@ def test_version_and_help() -> None:
         with pytest.raises(HelpRequested):
             load_config(argv, {})
     text = help_text()
-    assert "in memory" in text
+    assert "(accepted)" in text and "--snapshot-count '100000'\n    Applied" in text
     for flag in FLAGS:
         assert f"  --{flag.name} '" in text
 

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import socket
+import ssl
 import stat
 import sys
 from collections.abc import AsyncIterator
@@ -15,6 +16,7 @@ import aiohttp
 import pytest
 
 from pyetcd.ids import cluster_id, format_id, member_id
+from tests.tls.helpers import SERVICE, Pki
 
 READY_PHRASES = ("enabled capabilities for version", "published")
 START_TIMEOUT = 30.0
@@ -64,9 +66,15 @@ class Member:
         return code
 
 
-async def start_member(tmp_path: Path, *extra: str, env: dict[str, str] | None = None) -> Member:
-    client, peer = free_port(), free_port()
-    url = f"http://127.0.0.1:{client}"
+async def start_member(
+    tmp_path: Path,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    ports: tuple[int, int] | None = None,
+    scheme: str = "http",
+) -> Member:
+    client, peer = ports or (free_port(), free_port())
+    url = f"{scheme}://127.0.0.1:{client}"
     peer_url = f"http://127.0.0.1:{peer}"
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "pyetcd",
@@ -118,9 +126,29 @@ async def test_serves_v2_and_stops_cleanly_on_sigterm(member: Member, tmp_path: 
             }
     data_dir = tmp_path / "t1.etcd"
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700
-    assert list(data_dir.iterdir()) == []
+    assert [p.name for p in data_dir.iterdir()] == ["member"]
+    assert sorted(p.name for p in (data_dir / "member").iterdir()) == ["snap", "wal"]
     assert await member.stop() == 0
     assert not any("Traceback" in line for line in member.lines)
+
+
+async def test_a_restarted_member_keeps_its_data(tmp_path: Path) -> None:
+    """The WAL makes the lone member durable; it publishes again after the restart (+1)."""
+    first = await start_member(tmp_path, "--enable-v2")
+    async with aiohttp.ClientSession() as http:
+        async with http.put(f"{first.url}/v2/keys/foo", data={"value": "bar"}) as resp:
+            assert resp.headers["X-Etcd-Index"] == "4"
+        assert await first.stop() == 0
+        ports = (int(first.url.rsplit(":", 1)[1]), int(first.peer_url.rsplit(":", 1)[1]))
+        again = await start_member(tmp_path, "--enable-v2", ports=ports)
+        try:
+            assert any("restarting member" in line for line in again.lines)
+            async with http.get(f"{again.url}/v2/keys/foo") as resp:
+                assert (await resp.json())["node"]["value"] == "bar"
+            async with http.put(f"{again.url}/v2/keys/foo", data={"value": "baz"}) as resp:
+                assert resp.headers["X-Etcd-Index"] == "6"
+        finally:
+            assert await again.stop() == 0
 
 
 async def test_sigterm_ends_open_watches(member: Member) -> None:
@@ -206,7 +234,7 @@ async def test_version_and_help() -> None:
     assert out.startswith("etcd Version: 3.4.23\n") and "pyetcd" in out
     rc, out, err = await run_cli("-h")
     assert (rc, err) == (0, "")
-    assert "--listen-client-urls 'http://localhost:2379'" in out and "in memory" in out
+    assert "--listen-client-urls 'http://localhost:2379'" in out and "(accepted)" in out
 
 
 async def test_tells_systemd_when_ready(tmp_path: Path) -> None:
@@ -218,3 +246,38 @@ async def test_tells_systemd_when_ready(tmp_path: Path) -> None:
             assert notify.recv(64) == b"READY=1"
         finally:
             assert await member.stop() == 0
+
+
+async def test_https_client_urls_with_client_certificates(tmp_path: Path) -> None:
+    pki = Pki(tmp_path)
+    ca = pki.ca("etcdCA")
+    server = pki.leaf(ca, SERVICE, [SERVICE], ["127.0.0.1"])
+    client = pki.leaf(ca, "clientName")
+    member = await start_member(
+        tmp_path, "--enable-v2", f"--cert-file={server.cert}", f"--key-file={server.key}",
+        f"--trusted-ca-file={ca.cert}", "--client-cert-auth", scheme="https",
+    )  # fmt: skip
+    try:
+        assert any("serving client requests on 127.0.0.1" in line for line in member.lines)
+        trusting = ssl.create_default_context(cafile=str(ca.cert))
+        async with aiohttp.ClientSession() as http:
+            with pytest.raises(aiohttp.ClientError):
+                async with http.get(f"{member.url}/version", ssl=trusting) as resp:
+                    await resp.read()
+            trusting.load_cert_chain(str(client.cert), str(client.key))
+            async with http.put(
+                f"{member.url}/v2/keys/s", data={"value": "1"}, ssl=trusting
+            ) as resp:
+                assert resp.status == 201
+    finally:
+        assert await member.stop() == 0
+
+
+async def test_https_without_a_key_pair_is_one_line(tmp_path: Path) -> None:
+    url = f"https://127.0.0.1:{free_port()}"
+    rc, _, err = await run_cli(
+        "--data-dir", str(tmp_path / "d"), "--listen-client-urls", url,
+        "--advertise-client-urls", url,
+    )  # fmt: skip
+    assert rc == 1
+    assert "--cert-file and --key-file are not both given" in err.rstrip("\n").splitlines()[-1]
