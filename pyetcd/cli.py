@@ -11,13 +11,13 @@ import socket
 import ssl
 import stat
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import datetime
 
 import uvloop
 from aiohttp import web
 
-from http_api.app import make_app
+from http_api.app import make_server
 from pyetcd.bootstrap import BootstrapError
 from pyetcd.config import (
     ETCD_VERSION,
@@ -164,7 +164,7 @@ def _bind_addresses(url: str) -> list[tuple[str, int]]:
 
 
 async def _start_sites(
-    runner: web.AppRunner, urls: tuple[str, ...], tls: ssl.SSLContext | None
+    runner: web.BaseRunner, urls: tuple[str, ...], tls: ssl.SSLContext | None
 ) -> list[tuple[str, bool]]:
     bound = []
     for url in urls:
@@ -183,19 +183,15 @@ async def _start_sites(
     return bound
 
 
-# A path no etcd route serves: /v2 requests are answered as it is when v2 is disabled.
-_UNROUTED_PATH = "/v2-disabled"
-
-
-@web.middleware
-async def _v2_disabled(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
-    """etcd without --enable-v2 has no /v2 routes: the app's own 404 for an unknown path, with
-    its CORS headers, is exactly what etcd answers."""
-    if request.path == "/v2" or request.path.startswith("/v2/"):
-        return await handler(request.clone(rel_url=_UNROUTED_PATH))
-    return await handler(request)
+def _cert_common_name(request: web.Request) -> str | None:
+    """The verified client certificate's CN: etcd's v2 auth user under --client-cert-auth."""
+    transport = request.transport
+    cert = transport.get_extra_info("peercert") if transport is not None else None
+    for rdn in (cert or {}).get("subject", ()):
+        for key, value in rdn:
+            if key == "commonName":
+                return str(value)
+    return None
 
 
 async def serve(config: Config) -> int:
@@ -212,10 +208,14 @@ async def serve(config: Config) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     reload_task = asyncio.create_task(tls.run(), name="pyetcd-tls-reload")
-    app = make_app(server, cors=config.cors)
-    if not config.enable_v2:
-        app.middlewares.append(_v2_disabled)
-    runner = web.AppRunner(app, shutdown_timeout=SHUTDOWN_GRACE, access_log=None)
+    client_api = make_server(
+        server,
+        cors=config.cors,
+        cert_user=_cert_common_name if config.client_cert_auth else None,
+        enable_v2=config.enable_v2,
+        access_log=None,
+    )
+    runner = web.ServerRunner(client_api, shutdown_timeout=SHUTDOWN_GRACE)
     await runner.setup()
     try:
         bound = await _start_sites(runner, config.listen_client_urls, tls.client_ssl)

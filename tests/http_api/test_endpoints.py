@@ -198,7 +198,10 @@ async def test_members_add_validation(
     assert not resp.body.endswith(b"\n")
 
 
-async def test_members_add_update_remove(client: TestClient, server: EtcdServer) -> None:
+async def test_members_add_and_request_errors(client: TestClient, server: EtcdServer) -> None:
+    """Adding a voter that never starts costs a one-member cluster its quorum (as in etcd), so
+    update and remove over raft are covered by tests/pyetcd/test_cluster.py; here the add and
+    the errors decided before anything is proposed."""
     resp = await client.post(
         "/v2/members", data='{"PEERurls":[" http://10.0.0.2:2380 "]}', headers=JSON_HEADERS
     )
@@ -210,20 +213,10 @@ async def test_members_add_update_remove(client: TestClient, server: EtcdServer)
     assert (added["name"], added["clientURLs"]) == ("", [])
     resp = await client.put(
         f"/v2/members/{added['id']}",
-        data='{"peerURLs":["http://10.0.0.3:2380"]}',
-        headers=JSON_HEADERS,
-    )
-    assert resp.status == 204
-    resp = await client.put(
-        f"/v2/members/{added['id']}",
         data=f'{{"peerURLs":["{PEER_URL}"]}}',
         headers=JSON_HEADERS,
     )
     assert (resp.status, await resp.read()) == (409, b'{"message":"membership: peerURL exists"}')
-    resp = await client.delete(f"/v2/members/{added['id']}")
-    assert (resp.status, await resp.read()) == (204, b"")
-    resp = await client.delete(f"/v2/members/{added['id']}")
-    assert resp.status == 410
     for member_id in ("zz", "1234", "0x12"):
         resp = await client.delete(f"/v2/members/{member_id}")
         assert (resp.status, await resp.read()) == (
