@@ -188,7 +188,7 @@ def render(suite: Suite, command: str, machine: str) -> str:
         for impl in suite.impls:
             head += [f"{impl} req/s · p50 / p99 ms", f"{impl} CPU cores · per req"]
         head += ["pyetcd/etcd req/s", "target"]
-        out += _table(head, [
+        out += markdown_table(head, [
             [c.workload, str(c.size)]
             + [t for impl in suite.impls for t in _load_text(suite.results.get((c, impl), "—"))]
             + list(_ratio(suite, c))
@@ -199,7 +199,7 @@ def render(suite: Suite, command: str, machine: str) -> str:
         for impl in suite.impls:
             head += [f"{impl} median ms", f"{impl} CPU ms/round server / client"]
         head += ["pyetcd/etcd time", "target"]
-        out += _table(head, [
+        out += markdown_table(head, [
             [str(c.size)]
             + [t for impl in suite.impls for t in _fanout_text(suite.results.get((c, impl), "—"))]
             + list(_ratio(suite, c))
@@ -222,7 +222,7 @@ def _cells_of(suite: Suite) -> list[Cell]:
     return list(dict.fromkeys(cell for cell, _ in suite.results))
 
 
-def _table(head: list[str], rows: list[list[str]]) -> list[str]:
+def markdown_table(head: list[str], rows: list[list[str]]) -> list[str]:
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     return [*lines, ""]

@@ -14,6 +14,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -162,3 +163,144 @@ def machine_note() -> str:
         f"{platform.release()}, load average {load}; {_first_line(['etcd', '--version'])}; "
         f"{_first_line(['wrk', '-v'])}; Python {sys.version.split()[0]}"
     )
+
+
+@dataclass(slots=True)
+class Cluster:
+    """A running multi-member cluster of one implementation; `stop()` kills every member."""
+
+    impl: str
+    servers: list[Server]
+
+    def leader(self, timeout: float = 10.0) -> Server:
+        """The member that every member names as leader (waits, bounded, until they agree)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            seen = {_leader_url(server.port) for server in self.servers}
+            by_url = {server.url: server for server in self.servers}
+            url = next(iter(seen)) if len(seen) == 1 else None
+            if url is not None and url in by_url:
+                return by_url[url]
+            if time.monotonic() > deadline:
+                raise ClusterStartError(f"{self.impl} members do not agree on a leader: {seen}")
+            time.sleep(0.05)
+
+    def followers(self, leader: Server) -> list[Server]:
+        return [server for server in self.servers if server is not leader]
+
+    def alive(self) -> bool:
+        return all(server.alive() for server in self.servers)
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+
+
+class ClusterStartError(procs.MemberStartError):
+    """A cluster member exited, or the members never agreed on a leader, before the deadline."""
+
+
+def _leader_url(port: int) -> str | None:
+    try:
+        status, body = request(port, "GET", "/v2/members/leader", timeout=2.0)
+        urls = json.loads(body).get("clientURLs") if status == 200 else None
+    except (OSError, ValueError, http.client.HTTPException):
+        return None
+    return urls[0] if urls else None
+
+
+def _serves_v2(port: int) -> bool:
+    try:
+        status, body = request(port, "GET", "/version", timeout=1.0)
+        if status != 200 or json.loads(body).get("etcdcluster") in (None, "not_decided"):
+            return False
+        return request(port, "GET", "/v2/keys", timeout=1.0)[0] == 200
+    except (OSError, ValueError, http.client.HTTPException):
+        return False
+
+
+def _spawn_cluster(impl: str, size: int, args: Sequence[str]) -> Cluster:
+    token = f"bench-{os.getpid()}-{time.monotonic_ns()}"
+    ports = {f"m{i}": (procs.free_port(), procs.free_port()) for i in range(size)}
+    initial = ",".join(f"{name}=http://{HOST}:{peer}" for name, (_, peer) in ports.items())
+    cluster = Cluster(impl, [])
+    for name, (client_port, peer_port) in ports.items():
+        workdir = tempfile.mkdtemp(prefix=f"bench-{impl}-{name}-")
+        client, peer = f"http://{HOST}:{client_port}", f"http://{HOST}:{peer_port}"
+        argv = [
+            *procs.command(impl),
+            "--name", name,
+            "--data-dir", os.path.join(workdir, "data"),
+            "--listen-client-urls", client,
+            "--advertise-client-urls", client,
+            "--listen-peer-urls", peer,
+            "--initial-advertise-peer-urls", peer,
+            "--initial-cluster", initial,
+            "--initial-cluster-state", "new",
+            "--initial-cluster-token", token,
+            *args,
+        ]  # fmt: skip
+        log_path = os.path.join(workdir, "member.log")
+        with open(log_path, "wb") as log:
+            proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        member = procs.Member(impl, name, client_port, peer_port, token, workdir, proc, log_path)
+        member.argv = argv
+        cluster.servers.append(Server(member))
+    return cluster
+
+
+def _wait_ready(cluster: Cluster, timeout: float) -> bool:
+    """True once every member serves v2 and they agree on a leader; False if a member exited."""
+    deadline = time.monotonic() + timeout
+    while cluster.alive():
+        if all(_serves_v2(server.port) for server in cluster.servers):
+            cluster.leader(max(0.0, deadline - time.monotonic()))
+            return True
+        if time.monotonic() > deadline:
+            raise ClusterStartError(f"{cluster.impl} cluster not ready:\n{_log_tails(cluster)}")
+        time.sleep(0.05)
+    return False
+
+
+def _log_tails(cluster: Cluster) -> str:
+    return "\n".join(f"--- {s.member.name}\n{s.member.log_tail(1500)}" for s in cluster.servers)
+
+
+def start_cluster(
+    impl: str, size: int = 3, args: Sequence[str] = BENCH_ARGS, timeout: float = 60.0
+) -> Cluster:
+    """A fresh `size`-member cluster on free ports, every member serving v2 and one leader.
+
+    A boot in which a member exits early is retried once on new ports (a free port can be taken
+    between choosing and binding it); a boot that times out is not.
+    """
+    tails = ""
+    for _ in range(2):
+        cluster = _spawn_cluster(impl, size, args)
+        try:
+            if _wait_ready(cluster, timeout):
+                return cluster
+            tails = _log_tails(cluster)
+        except BaseException:
+            cluster.stop()
+            raise
+        cluster.stop()
+    raise ClusterStartError(f"{impl} cluster member exited during boot:\n{tails}")
+
+
+@contextlib.contextmanager
+def running_clusters(
+    impls: Sequence[str], size: int = 3, args: Sequence[str] = BENCH_ARGS
+) -> Iterator[dict[str, Cluster]]:
+    """One `size`-member cluster per implementation; all are killed on exit."""
+    clusters: dict[str, Cluster] = {}
+    try:
+        for impl in impls:
+            clusters[impl] = start_cluster(impl, size, args)
+        yield clusters
+    finally:
+        for cluster in clusters.values():
+            cluster.stop()

@@ -1,7 +1,9 @@
-"""Closed-loop HTTP load with wrk: GET or PUT of random keys out of the preloaded set.
+"""Closed-loop HTTP load with wrk: GET, quorum GET, PUT or a 90/10 mix on random preloaded keys.
 
 wrk (C, epoll) drives the load; a Lua script picks the keys and, when the run ends, prints one
 machine-readable `BENCH` line that `parse_wrk` reads, so nothing depends on wrk's human output.
+Against a cluster the script points each wrk thread at one member, so the connections are
+spread evenly over the members.
 """
 
 from __future__ import annotations
@@ -10,13 +12,18 @@ import resource
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from bench.harness import KEY_PREFIX, Server
 
 WRK = "wrk"
 _MARK = "BENCH"
+# What `method` may be: GET, quorum GET (`?quorum=true`), PUT, and 90% GET / 10% PUT.
+METHODS = ("GET", "QGET", "PUT", "MIX")
 
+# A generated first line sets TARGETS, the ports thread 1, 2, ... connect to in turn (empty:
+# every thread uses the URL given on the command line).
 LUA_SCRIPT = """
 local method, keys, prefix, body
 local threads = 0
@@ -24,6 +31,10 @@ local threads = 0
 function setup(thread)
   threads = threads + 1
   thread:set("thread_no", threads)
+  if #TARGETS > 0 then
+    local port = TARGETS[(threads - 1) % #TARGETS + 1]
+    thread.addr = wrk.lookup("127.0.0.1", tostring(port))[1]
+  end
 end
 
 function init(args)
@@ -34,9 +45,12 @@ end
 
 function request()
   local path = prefix .. math.random(0, keys - 1)
-  if method == "PUT" then
+  if method == "PUT" or (method == "MIX" and math.random() < 0.1) then
     return wrk.format("PUT", path,
       {["Content-Type"] = "application/x-www-form-urlencoded"}, body)
+  end
+  if method == "QGET" then
+    return wrk.format("GET", path .. "?quorum=true")
   end
   return wrk.format("GET", path)
 end
@@ -65,6 +79,8 @@ class LoadResult:
     errors: int
     server_cpu_s: float
     client_cpu_s: float
+    # Per member when several processes were measured (their sum is server_cpu_s).
+    member_cpu_s: tuple[float, ...] = ()
 
     @property
     def rps(self) -> float:
@@ -103,33 +119,63 @@ def run_wrk(
     value_size: int,
 ) -> LoadResult:
     """Run wrk for `duration` seconds; at most 2 wrk threads (the machine has 2 cores)."""
-    if method not in ("GET", "PUT"):
+    return run_load([server], method, connections, duration, keys, value_size)
+
+
+def spread_connections(connections: int, targets: int) -> int:
+    """Connections wrk really opens when each of `targets` threads gets an equal share."""
+    return connections if targets == 1 else max(1, connections // targets) * targets
+
+
+def run_load(
+    targets: Sequence[Server],
+    method: str,
+    connections: int,
+    duration: float,
+    keys: int,
+    value_size: int,
+    members: Sequence[Server] = (),
+) -> LoadResult:
+    """wrk against one server (2 threads at most) or spread over several (a thread each).
+
+    Spread over n targets, every thread opens connections // n of them (at least one), see
+    `spread_connections`. CPU is measured for `members` (default: the targets).
+    """
+    if method not in METHODS:
         raise ValueError(f"unsupported method {method!r}")
+    if not targets:
+        raise ValueError("no target server")
     if shutil.which(WRK) is None:
         raise LoadError("wrk not found on PATH (Debian package wrk)")
-    threads = min(2, connections)
+    measured = list(members) or list(targets)
+    spread = len(targets) > 1
+    threads = len(targets) if spread else min(2, connections)
+    ports = ", ".join(str(t.port) for t in targets) if spread else ""
     with tempfile.NamedTemporaryFile("w", suffix=".lua", prefix="bench-") as script:
+        script.write(f"TARGETS = {{{ports}}}\n")
         script.write(LUA_SCRIPT)
         script.flush()
         argv = [
-            WRK, "-t", str(threads), "-c", str(connections), "-d", f"{max(1, round(duration))}s",
-            "--timeout", "10s", "-s", script.name, server.url,
-            "--", method, str(keys), str(value_size), KEY_PREFIX,
+            WRK, "-t", str(threads), "-c", str(spread_connections(connections, len(targets))),
+            "-d", f"{max(1, round(duration))}s", "--timeout", "10s", "-s", script.name,
+            targets[0].url, "--", method, str(keys), str(value_size), KEY_PREFIX,
         ]  # fmt: skip
-        cpu_before, client_before = server.cpu_seconds(), _children_cpu()
+        cpu_before, client_before = [m.cpu_seconds() for m in measured], _children_cpu()
         out = subprocess.run(
             argv, capture_output=True, text=True, check=False, timeout=duration + 60
         )
-        cpu_after, client_after = server.cpu_seconds(), _children_cpu()
+        cpu_after, client_after = [m.cpu_seconds() for m in measured], _children_cpu()
     if out.returncode != 0:
         raise LoadError(f"wrk exited {out.returncode}: {out.stderr.strip() or out.stdout[-500:]}")
     numbers = parse_wrk(out.stdout)
+    used = tuple(after - before for before, after in zip(cpu_before, cpu_after, strict=True))
     return LoadResult(
         requests=int(numbers["requests"]),
         seconds=numbers["duration_us"] / 1e6,
         p50_ms=numbers["p50_us"] / 1e3,
         p99_ms=numbers["p99_us"] / 1e3,
         errors=int(numbers["errors"]),
-        server_cpu_s=cpu_after - cpu_before,
+        server_cpu_s=sum(used),
         client_cpu_s=client_after - client_before,
+        member_cpu_s=used if len(used) > 1 else (),
     )

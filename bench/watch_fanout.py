@@ -3,7 +3,9 @@
 The watchers are plain asyncio protocols on keep-alive connections with a minimal HTTP/1.1
 response reader, so the client adds as little as possible to what is measured. Each round arms
 every watcher, waits until the server's `/v2/stats/store` counts all of them as registered,
-then sends the PUT and timestamps each watcher's complete response.
+then sends the PUT and timestamps each watcher's complete response. Against a cluster the
+watchers are spread over the members (each member's own store must count its share) and the
+PUT goes to one of them.
 """
 
 from __future__ import annotations
@@ -202,6 +204,8 @@ class FanoutResult:
     round_ms: tuple[float, ...]
     server_cpu_s: float
     client_cpu_s: float
+    # Per member when several processes were measured (their sum is server_cpu_s).
+    member_cpu_s: tuple[float, ...] = ()
 
     def plus(self, other: FanoutResult) -> FanoutResult:
         """Both sets of rounds as one result."""
@@ -210,6 +214,7 @@ class FanoutResult:
             self.round_ms + other.round_ms,
             self.server_cpu_s + other.server_cpu_s,
             self.client_cpu_s + other.client_cpu_s,
+            tuple(a + b for a, b in zip(self.member_cpu_s, other.member_cpu_s, strict=True)),
         )
 
     @property
@@ -226,21 +231,32 @@ class FanoutResult:
         return 1e3 * self.client_cpu_s / len(self.round_ms)
 
 
-async def _round(
-    watchers: Sequence[Connection], control: Connection, port: int, value: str, timeout: float
-) -> float:
-    watch_req = http_request("GET", f"{FANOUT_PATH}?wait=true", port)
-    arrivals = Countdown(len(watchers))
-    for watcher in watchers:
-        watcher.send(watch_req, arrivals)
-    await _wait_registered(control, port, len(watchers), timeout)
-    put_req = http_request("PUT", FANOUT_PATH, port, f"value={value}")
+@dataclass(frozen=True, slots=True)
+class _Member:
+    """The connections to one member: a control connection and its share of the watchers."""
+
+    port: int
+    control: Connection
+    watchers: list[Connection]
+
+
+async def _round(members: Sequence[_Member], value: str, timeout: float) -> float:
+    """One round; the PUT goes to the first member."""
+    arrivals = Countdown(sum(len(member.watchers) for member in members))
+    for member in members:
+        watch_req = http_request("GET", f"{FANOUT_PATH}?wait=true", member.port)
+        for watcher in member.watchers:
+            watcher.send(watch_req, arrivals)
+    for member in members:
+        await _wait_registered(member.control, member.port, len(member.watchers), timeout)
+    target = members[0]
+    put_req = http_request("PUT", FANOUT_PATH, target.port, f"value={value}")
     started = time.perf_counter()
-    put = await _call(control, put_req, timeout)
+    put = await _call(target.control, put_req, timeout)
     if put.status not in (200, 201):
         raise FanoutError(f"PUT {FANOUT_PATH} -> {put.status}")
     await asyncio.wait_for(arrivals.done, timeout)
-    for watcher in watchers:
+    for watcher in (w for member in members for w in member.watchers):
         response = watcher.response
         assert response is not None
         node = json.loads(response.body).get("node", {}) if response.status == 200 else {}
@@ -250,27 +266,42 @@ async def _round(
 
 
 async def run_fanout(
-    server: Server, watchers: int, rounds: int, timeout: float = 30.0
+    server: Server,
+    watchers: int,
+    rounds: int,
+    timeout: float = 30.0,
+    spread_over: Sequence[Server] = (),
 ) -> FanoutResult:
-    """`rounds` fan-out rounds over `watchers` connections; every connection is closed after."""
+    """`rounds` fan-out rounds over `watchers` connections; every connection is closed after.
+
+    With `spread_over` (the members of a cluster, `server` among them) watcher i connects to
+    member i mod n (`server` is member 0), the PUT goes to `server` and CPU is measured for
+    every member, `server` first.
+    """
+    servers = [server, *(s for s in spread_over if s is not server)]
     conns: list[Connection] = []
+    members: list[_Member] = []
     try:
-        control = await Connection.open(server.port)
-        conns.append(control)
-        for start in range(0, watchers, 100):
-            batch = min(100, watchers - start)
-            conns.extend(
-                await asyncio.gather(*(Connection.open(server.port) for _ in range(batch)))
-            )
-        watching = conns[1:]
-        cpu_before, client_before = server.cpu_seconds(), time.process_time()
-        times = [
-            await _round(watching, control, server.port, f"round{i}", timeout)
-            for i in range(rounds)
-        ]
-        cpu_used = server.cpu_seconds() - cpu_before
+        for index, member in enumerate(servers):
+            control = await Connection.open(member.port)
+            conns.append(control)
+            share = len(range(index, watchers, len(servers)))
+            opened: list[Connection] = []
+            for start in range(0, share, 100):
+                batch = min(100, share - start)
+                opened.extend(
+                    await asyncio.gather(*(Connection.open(member.port) for _ in range(batch)))
+                )
+            conns.extend(opened)
+            members.append(_Member(member.port, control, opened))
+        cpu_before, client_before = [s.cpu_seconds() for s in servers], time.process_time()
+        times = [await _round(members, f"round{i}", timeout) for i in range(rounds)]
+        cpu_after = [s.cpu_seconds() for s in servers]
         client_used = time.process_time() - client_before
     finally:
         for conn in conns:
             conn.close()
-    return FanoutResult(watchers, tuple(times), cpu_used, client_used)
+    used = tuple(after - before for before, after in zip(cpu_before, cpu_after, strict=True))
+    return FanoutResult(
+        watchers, tuple(times), sum(used), client_used, used if len(used) > 1 else ()
+    )

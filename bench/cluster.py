@@ -1,0 +1,280 @@
+"""The issue-5 cluster benchmark: 3-member pyetcd next to 3-member etcd, in one run.
+
+Both clusters run side by side for the whole suite and every cell is measured on etcd, then on
+pyetcd straight after, with the same wrk load generator; only ratios taken this close together
+mean anything on a shared machine. Requests go either all to the leader or spread evenly over
+the three members (one connection: to a follower); CPU is summed over the members and shown
+for the leader on its own.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from http.client import HTTPException
+
+import uvloop
+
+from bench import harness
+from bench.api import FANOUT_BLOCK, Target, fanout_blocks, markdown_table
+from bench.harness import Cluster, Server
+from bench.load import LoadResult, run_load, spread_connections
+from bench.watch_fanout import FanoutResult, run_fanout
+
+KEYS = 1000
+VALUE_SIZE = 100
+MEMBERS = 3
+CONNECTIONS = (1, 16, 128)
+WATCHERS = (1000,)
+PUT = "PUT"
+GET = "GET (local)"
+QGET = "GET quorum=true"
+MIX = "90% GET / 10% PUT"
+FANOUT = "watch fan-out"
+WORKLOADS = {PUT: "PUT", GET: "GET", QGET: "QGET", MIX: "MIX"}
+LEADER = "leader"
+SPREAD = "spread"
+
+
+@dataclass(frozen=True, slots=True)
+class Cell:
+    workload: str
+    size: int  # connections, or watchers for the fan-out
+    placement: str  # LEADER or SPREAD (the fan-out is always spread)
+
+
+def _targets() -> dict[Cell, Target]:
+    targets = {}
+    for placement in (LEADER, SPREAD):
+        targets[Cell(PUT, 1, placement)] = Target(at_least=0.7)
+        targets[Cell(PUT, 128, placement)] = Target(at_least=0.5)
+        targets[Cell(QGET, 128, placement)] = Target(at_least=1.0)
+        for connections in CONNECTIONS:
+            targets[Cell(GET, connections, placement)] = Target(at_least=0.5)
+    return targets
+
+
+TARGETS = _targets()
+
+Result = LoadResult | FanoutResult | str
+
+
+@dataclass(slots=True)
+class Suite:
+    impls: list[str]
+    duration: float
+    rounds: int
+    results: dict[tuple[Cell, str], Result] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+
+def cells(
+    connections: Sequence[int] = CONNECTIONS,
+    watchers: Sequence[int] = WATCHERS,
+    workloads: Sequence[str] = tuple(WORKLOADS),
+) -> list[Cell]:
+    return [
+        *(
+            Cell(workload, c, placement)
+            for workload in workloads
+            for c in connections
+            for placement in (LEADER, SPREAD)
+        ),
+        *(Cell(FANOUT, w, SPREAD) for w in watchers),
+    ]
+
+
+def load_targets(cluster: Cluster, leader: Server, cell: Cell) -> list[Server]:
+    """Where a cell's connections go: the leader, a follower (1 connection) or every member."""
+    if cell.placement == LEADER:
+        return [leader]
+    followers = cluster.followers(leader)
+    return followers[:1] if cell.size == 1 else [*followers, leader]
+
+
+def _measure(cluster: Cluster, cell: Cell, suite: Suite, keys: int, rounds: int) -> Result:
+    if not cluster.alive():
+        return "a member exited"
+    try:
+        leader = cluster.leader()
+        members = [leader, *cluster.followers(leader)]
+        if cell.workload == FANOUT:
+            result: Result = uvloop.run(run_fanout(leader, cell.size, rounds, spread_over=members))
+        else:
+            targets = load_targets(cluster, leader, cell)
+            method = WORKLOADS[cell.workload]
+            result = run_load(targets, method, cell.size, suite.duration, keys, VALUE_SIZE, members)
+        if cluster.leader() is not leader:
+            suite.notes.append(f"{cluster.impl}: the leader changed during {_cell_name(cell)}")
+        return result
+    except Exception as exc:  # one failed cell is reported in its place; the others still run
+        return f"error: {type(exc).__name__}: {exc}"
+
+
+def _wait_replicated(cluster: Cluster, keys: int, timeout: float = 30.0) -> None:
+    """Every member serves the last preloaded key locally, so local reads find every key."""
+    path = f"{harness.KEY_PREFIX}{keys - 1}"
+    deadline = time.monotonic() + timeout
+    for server in cluster.servers:
+        while harness.request(server.port, "GET", path)[0] != 200:
+            if time.monotonic() > deadline:
+                raise harness.HttpError(f"{path} not on {server.url} after {timeout} s")
+            time.sleep(0.05)
+
+
+def _idle_note(cluster: Cluster) -> str:
+    before = [server.cpu_seconds() for server in cluster.servers]
+    time.sleep(1.0)
+    used = sum(s.cpu_seconds() for s in cluster.servers) - sum(before)
+    return f"{cluster.impl} idle CPU (3 members together): {used:.3f} core"
+
+
+def run_suite(
+    impls: Sequence[str],
+    duration: float,
+    rounds: int,
+    suite_cells: Sequence[Cell],
+    keys: int = KEYS,
+    args: Sequence[str] = harness.BENCH_ARGS,
+    progress: Callable[[str], None] = lambda _line: None,
+) -> Suite:
+    """Measure every cell on every cluster that started; failures become notes or cell texts."""
+    suite = Suite(list(impls), duration, rounds)
+    with contextlib.ExitStack() as stack:
+        clusters: dict[str, Cluster] = {}
+        for impl in impls:
+            try:
+                cluster = harness.start_cluster(impl, MEMBERS, args)
+            except harness.ClusterStartError as exc:
+                last = [line for line in str(exc).splitlines() if line.strip()][-1]
+                suite.notes.append(f"{impl} cluster did not start: {last.strip()}")
+                continue
+            stack.callback(cluster.stop)
+            try:
+                harness.preload(cluster.leader().port, keys, VALUE_SIZE)
+                _wait_replicated(cluster, keys)
+            except (OSError, HTTPException, harness.HttpError) as exc:
+                suite.notes.append(f"{impl} preload failed: {exc!r}")
+                continue
+            clusters[impl] = cluster
+        suite.notes += [_idle_note(cluster) for cluster in clusters.values()]
+        for cell in suite_cells:
+            passes = fanout_blocks(suite.rounds) if cell.workload == FANOUT else [0]
+            for block in passes:
+                for impl, cluster in clusters.items():
+                    before = suite.results.get((cell, impl))
+                    if isinstance(before, str):
+                        continue
+                    progress(f"{_cell_name(cell)} on {impl}")
+                    result = _measure(cluster, cell, suite, keys, block)
+                    if isinstance(before, FanoutResult) and isinstance(result, FanoutResult):
+                        result = before.plus(result)
+                    suite.results[(cell, impl)] = result
+                    time.sleep(0.2)
+    return suite
+
+
+def _cell_name(cell: Cell) -> str:
+    return f"{cell.workload} {cell.size} ({cell.placement})"
+
+
+def _cpu_text(total_s: float, members_s: tuple[float, ...], per: float, digits: int) -> str:
+    leader = f" (leader {members_s[0] / per:.{digits}f})" if members_s else ""
+    return f"{total_s / per:.{digits}f}{leader}"
+
+
+def _load_text(result: Result) -> tuple[str, str]:
+    if isinstance(result, str):
+        return result, ""
+    assert isinstance(result, LoadResult)
+    errors = f", {result.errors} errors" if result.errors else ""
+    return (
+        f"{result.rps:,.0f} · {result.p50_ms:.2f} / {result.p99_ms:.1f}{errors}",
+        f"{_cpu_text(result.server_cpu_s, result.member_cpu_s, result.seconds, 2)} · "
+        f"{result.server_us_per_request:.0f} µs (wrk {result.client_cpu_s / result.seconds:.2f})",
+    )
+
+
+def _fanout_text(result: Result) -> tuple[str, str]:
+    if isinstance(result, str):
+        return result, ""
+    assert isinstance(result, FanoutResult)
+    per_round = len(result.round_ms) / 1e3
+    return (
+        f"{result.median_ms:.2f}",
+        f"{_cpu_text(result.server_cpu_s, result.member_cpu_s, per_round, 1)} / "
+        f"{result.client_cpu_ms_per_round:.1f}",
+    )
+
+
+def ratio(suite: Suite, cell: Cell) -> float | None:
+    """pyetcd/etcd: of req/s for request load, of the median time for the fan-out."""
+    etcd, pyetcd = suite.results.get((cell, "etcd")), suite.results.get((cell, "pyetcd"))
+    if isinstance(etcd, LoadResult) and isinstance(pyetcd, LoadResult) and etcd.rps > 0:
+        return pyetcd.rps / etcd.rps
+    if isinstance(etcd, FanoutResult) and isinstance(pyetcd, FanoutResult) and etcd.median_ms:
+        return pyetcd.median_ms / etcd.median_ms
+    return None
+
+
+def _ratio_text(suite: Suite, cell: Cell) -> tuple[str, str]:
+    value, target = ratio(suite, cell), TARGETS.get(cell)
+    if value is None:
+        return "—", str(target) if target else ""
+    if target is None:
+        return f"{value:.2f}", ""
+    return f"{value:.2f}", f"{target} {'met' if target.met(value) else 'MISSED'}"
+
+
+def _conns_text(cell: Cell) -> str:
+    if cell.placement == LEADER:
+        return str(cell.size)
+    if cell.size == 1:
+        return "1 (a follower)"
+    real = spread_connections(cell.size, MEMBERS)
+    return f"{real} ({real // MEMBERS} per member)"
+
+
+def render(suite: Suite, command: str, machine: str) -> str:
+    """The suite as markdown: one table for request load, one for fan-out, then the notes."""
+    out = [f"Command: `{command}`", "", f"Machine: {machine}", ""]
+    ordered = list(dict.fromkeys(cell for cell, _ in suite.results))
+    load_cells = [c for c in ordered if c.workload != FANOUT]
+    fanout_cells = [c for c in ordered if c.workload == FANOUT]
+    if load_cells:
+        head = ["workload", "to", "conns"]
+        for impl in suite.impls:
+            head += [f"{impl} req/s · p50 / p99 ms", f"{impl} CPU cores (leader) · per req"]
+        head += ["pyetcd/etcd req/s", "target"]
+        out += markdown_table(head, [
+            [c.workload, c.placement, _conns_text(c)]
+            + [t for impl in suite.impls for t in _load_text(suite.results.get((c, impl), "—"))]
+            + list(_ratio_text(suite, c))
+            for c in load_cells
+        ])  # fmt: skip
+    if fanout_cells:
+        head = ["watchers"]
+        for impl in suite.impls:
+            head += [f"{impl} median ms", f"{impl} CPU ms/round members (leader) / client"]
+        head += ["pyetcd/etcd time", "target"]
+        out += markdown_table(head, [
+            [f"{c.size} over {MEMBERS} members"]
+            + [t for impl in suite.impls for t in _fanout_text(suite.results.get((c, impl), "—"))]
+            + list(_ratio_text(suite, c))
+            for c in fanout_cells
+        ])  # fmt: skip
+    out += [
+        f"{MEMBERS}-member clusters, {suite.duration:g} s per load cell (wrk, closed loop, "
+        f"{KEYS} keys, {VALUE_SIZE}-byte values). `leader`: every connection to the leader; "
+        "`spread`: one wrk thread per member with an equal share of the connections (one "
+        "connection: to a follower). CPU: user+system of the members from /proc, summed, the "
+        "leader's share in brackets, then per request; wrk's own CPU in brackets. Fan-out: "
+        f"watchers spread over the members, the PUT to the leader, median of {suite.rounds} "
+        f"rounds (taken in turns of {FANOUT_BLOCK} per cluster), time from sending the PUT "
+        "until every watcher has the whole response.",
+        "",
+        *(f"- {note}" for note in suite.notes),
+    ]
+    return "\n".join(out).rstrip() + "\n"
