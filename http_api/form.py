@@ -7,6 +7,8 @@ way (`gojson.decode`): invalid UTF-8 survives until the JSON encoder renders it 
 
 from __future__ import annotations
 
+import functools
+
 from http_api.gojson import decode
 
 _HEX = frozenset("0123456789abcdefABCDEF")
@@ -115,6 +117,7 @@ def parse_uint(text: str) -> int:
     return value
 
 
+@functools.lru_cache(maxsize=256)
 def media_type(header: str) -> str:
     """`mime.ParseMediaType`'s type, lower-cased; raises FormError with Go's message."""
     kind, _, params = header.partition(";")

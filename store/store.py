@@ -180,6 +180,9 @@ class Store:
         return sorted(node.children) if node is not None and node.children else []
 
     def auth_enabled(self) -> bool:
+        # Asked on every client request: most stores never had /2, so answer that without a walk.
+        if self._root.children is None or AUTH_ROOT[1:] not in self._root.children:
+            return False
         return self.auth_record(ENABLED) == "true"
 
     # ---------------------------------------------------------------------------- writes
