@@ -5,6 +5,8 @@ pyetcd implements it (today over a local store, later over raft); http_api never
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Protocol
 
 from store.commands import Command
@@ -12,7 +14,7 @@ from store.event import Event
 from store.members import Member
 from store.store import Store
 
-__all__ = ["KeysServer", "Member", "MembersError"]
+__all__ = ["KeysServer", "Member", "MembersError", "ServerMetrics"]
 
 
 class MembersError(Exception):
@@ -22,6 +24,23 @@ class MembersError(Exception):
         super().__init__(status, message)
         self.status = status
         self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class ServerMetrics:
+    """Plain figures behind etcd's `etcd_server_*` and `etcd_network_*` families, read at
+    scrape time; the per-peer mappings are keyed by member id."""
+
+    is_leader: bool
+    leader_changes: int
+    proposals_committed: int
+    proposals_applied: int
+    proposals_pending: int
+    proposals_failed: int
+    snapshots_received: Mapping[int, int]
+    snapshots_sent: Mapping[int, int]
+    snapshot_send_failures: Mapping[int, int]
+    peer_send_failures: Mapping[int, int]
 
 
 class KeysServer(Protocol):
@@ -81,3 +100,6 @@ class KeysServer(Protocol):
 
     def cluster_version(self) -> str | None:
         """`etcdcluster` of `/version` (None before it is decided)."""
+
+    def server_metrics(self) -> ServerMetrics | None:
+        """Figures for `/metrics`; None from a member that has no raft node (yet)."""

@@ -13,6 +13,7 @@ import stat
 import sys
 from collections.abc import Awaitable, Sequence
 from datetime import datetime
+from typing import NamedTuple
 
 import uvloop
 from aiohttp import web
@@ -39,6 +40,8 @@ log = logging.getLogger("etcdmain")
 # On shutdown aiohttp gives in-flight requests this long to finish, then cancels them and waits
 # as long again: long-polling watches never finish on their own, so this bounds a stop.
 SHUTDOWN_GRACE = 0.25
+# Connections a client listener queues before the member is ready (and between accepts).
+LISTEN_BACKLOG = 128
 DATA_DIR_MODE = 0o700
 
 _LEVEL_LETTERS = {
@@ -163,24 +166,68 @@ def _bind_addresses(url: str) -> list[tuple[str, int]]:
     return addresses
 
 
-async def _start_sites(
-    runner: web.BaseRunner, urls: tuple[str, ...], tls: ssl.SSLContext | None
-) -> list[tuple[str, bool]]:
-    bound = []
-    for url in urls:
-        secure = url.startswith("https://")
-        ctx = tls if secure else None
-        for index, (host, port) in enumerate(_bind_addresses(url)):
-            site = web.TCPSite(runner, host, port, reuse_address=True, ssl_context=ctx)
-            try:
-                await site.start()
-            except OSError as exc:
-                if index == 0:
-                    raise ListenError(f"cannot listen for client traffic on {url}: {exc}") from exc
-                log.info("skipped %s for %s: that address is not available", host, url)
-                continue
-            bound.append((f"[{host}]:{port}" if ":" in host else f"{host}:{port}", secure))
+class _Listener(NamedTuple):
+    sock: socket.socket
+    address: str
+    secure: bool
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(LISTEN_BACKLOG)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _bind_client_urls(urls: tuple[str, ...]) -> list[_Listener]:
+    """Bound and listening, but not yet accepted from: as etcd's listeners before ReadyNotify,
+    connections queue in the kernel and their requests wait until the member is ready."""
+    bound: list[_Listener] = []
+    try:
+        for url in urls:
+            for index, (host, port) in enumerate(_bind_addresses(url)):
+                try:
+                    sock = _listen(host, port)
+                except OSError as exc:
+                    if index == 0:
+                        raise ListenError(
+                            f"cannot listen for client traffic on {url}: {exc}"
+                        ) from exc
+                    log.info("skipped %s for %s: that address is not available", host, url)
+                    continue
+                address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+                bound.append(_Listener(sock, address, url.startswith("https://")))
+    except BaseException:
+        _close(bound)
+        raise
     return bound
+
+
+def _close(listeners: list[_Listener]) -> None:
+    for listener in listeners:
+        listener.sock.close()
+
+
+async def _serve_clients(
+    runner: web.BaseRunner, listeners: list[_Listener], tls: ssl.SSLContext | None
+) -> None:
+    embed = logging.getLogger("embed")
+    for listener in listeners:
+        ctx = tls if listener.secure else None
+        await web.SockSite(runner, listener.sock, ssl_context=ctx).start()
+        if listener.secure:
+            embed.info("serving client requests on %s", listener.address)
+        else:
+            embed.info(
+                "serving insecure client requests on %s, this is strongly discouraged!",
+                listener.address,
+            )
 
 
 def _cert_common_name(request: web.Request) -> str | None:
@@ -217,21 +264,14 @@ async def serve(config: Config) -> int:
     )
     runner = web.ServerRunner(client_api, shutdown_timeout=SHUTDOWN_GRACE)
     await runner.setup()
+    listeners: list[_Listener] = []
     try:
-        bound = await _start_sites(runner, config.listen_client_urls, tls.client_ssl)
+        listeners = _bind_client_urls(config.listen_client_urls)
         await _first(server.wait_published(), stop.wait())
         if not stop.is_set() and not server.done.is_set():
-            embed = logging.getLogger("embed")
-            embed.info("ready to serve client requests")
+            logging.getLogger("embed").info("ready to serve client requests")
+            await _serve_clients(runner, listeners, tls.client_ssl)
             notify_ready()
-            for address, secure in bound:
-                if secure:
-                    embed.info("serving client requests on %s", address)
-                else:
-                    embed.info(
-                        "serving insecure client requests on %s, this is strongly discouraged!",
-                        address,
-                    )
         await _first(stop.wait(), server.done.wait())
         if stop.is_set():
             log.info("received a stop signal, shutting down...")
@@ -244,6 +284,7 @@ async def serve(config: Config) -> int:
             await reload_task
         await server.stop()
         await runner.cleanup()
+        _close(listeners)
     if server.stop_reason != STOPPED:
         log.critical("stopped: %s", server.stop_reason)
         return 1

@@ -15,7 +15,7 @@ import ssl
 import time
 from collections.abc import Callable, Sequence
 
-from http_api.protocol import MembersError
+from http_api.protocol import MembersError, ServerMetrics
 from pyetcd import gotime
 from pyetcd.applier import Applier
 from pyetcd.bootstrap import plan_start
@@ -37,7 +37,7 @@ from raft.aio.node import AsyncRaftNode, NodeOptions, NodeStopped
 from raft.aio.transport import ClientSSL, PeerTransport
 from raft.aio.wal import SEGMENT_SIZE
 from raft.errors import ConfigError, NotLeader, ProposalDropped
-from raft.messages import AppendEntries, Message
+from raft.messages import AppendEntries, InstallSnapshot, Message
 from raft.types import ConfChange, ConfChangeKind, ConfState, Entry, Role
 from store.commands import (
     AddMember,
@@ -57,6 +57,8 @@ log = logging.getLogger("etcdserver")
 CLUSTER_VERSION = "3.4.0"
 SYNC_INTERVAL = 0.5
 HEALTH_TIMEOUT = 1.0
+# --strict-reconfig-check: how long every member must have been connected before a member change.
+HEALTH_INTERVAL = 5.0
 DEFAULT_SNAPSHOT_COUNT = 100_000
 # Entries kept in the log behind a snapshot so a slow follower catches up without one (etcd's).
 CATCHUP_ENTRIES = 5000
@@ -72,6 +74,10 @@ _STATES = {
 
 def _timeout(cause: str) -> EtcdError:
     return EtcdError(RAFT_INTERNAL, f"etcdserver: {cause}")
+
+
+def _count(counts: dict[int, int], peer: int) -> None:
+    counts[peer] = counts.get(peer, 0) + 1
 
 
 STOPPED = "server stopped"
@@ -105,6 +111,7 @@ class EtcdServer:
         peer_server_ssl: ssl.SSLContext | None = None,
         peer_client_ssl: ClientSSL | None = None,
         rng: random.Random | None = None,
+        health_interval: float = HEALTH_INTERVAL,
     ) -> None:
         self._config = config
         self._peer_server_ssl = peer_server_ssl
@@ -122,6 +129,7 @@ class EtcdServer:
             catchup_entries=catchup_entries,
         )
         self.request_timeout = 5.0 + 2 * election
+        self.health_interval = health_interval
         self._member_id = 0
         self._cluster_id = 0
         self._node: AsyncRaftNode | None = None
@@ -141,6 +149,12 @@ class EtcdServer:
         self.send_append = 0
         self._recv_rate = RateQueue()
         self._send_rate = RateQueue()
+        self._active_since: dict[int, float] = {}  # peer -> loop time its stream came up
+        self._leader_changes = 0
+        self._proposals_failed = 0
+        self._snapshots_received: dict[int, int] = {}
+        self._snapshots_sent: dict[int, int] = {}
+        self._snapshot_send_failures: dict[int, int] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -279,6 +293,7 @@ class EtcdServer:
                 await self._halt(f"raft stopped: {node.error}")
                 return
             self._observe_leader(node)
+            self._track_connections()
             if not node.is_leader:
                 continue
             self._maybe_set_version()
@@ -294,6 +309,7 @@ class EtcdServer:
             return
         self._leader = lead
         if lead:
+            self._leader_changes += 1
             self._leader_since = self._clock()
             self._leader_elected_at = asyncio.get_running_loop().time()
             log.info(
@@ -397,6 +413,8 @@ class EtcdServer:
         if type(msg) is AppendEntries:
             self.recv_append += 1
             self._recv_rate.add(time.monotonic(), sum(len(e.data) for e in msg.entries))
+        elif type(msg) is InstallSnapshot:
+            _count(self._snapshots_received, msg.frm)
         if self._node is not None:
             self._node.step(msg)
 
@@ -405,6 +423,7 @@ class EtcdServer:
             self._node.report_unreachable(peer)
 
     def _snapshot_status(self, peer: int, ok: bool) -> None:
+        _count(self._snapshots_sent if ok else self._snapshot_send_failures, peer)
         if self._node is not None:
             self._node.report_snapshot(peer, ok)
 
@@ -468,8 +487,10 @@ class EtcdServer:
                         await asyncio.sleep(self._options.heartbeat_interval)
                 return await done
         except TimeoutError:
+            self._proposals_failed += 1
             raise self._timeout_error(start) from None
         except NodeStopped:
+            self._proposals_failed += 1
             raise _timeout(STOPPED) from None
         finally:
             self._applier.waiters.cancel(request_id)
@@ -548,9 +569,15 @@ class EtcdServer:
         if self._config.strict_reconfig_check:
             members = self.store.members()
             if not ready_to_add(sum(1 for m in members if m.name), len(members)):
-                self._refuse("add", new_id, "not enough started members")
-            if not self._all_connected(members):
-                self._refuse("add", new_id, "some members are not connected")
+                self._refuse(
+                    f"refused to add member {format_id(new_id)}: not enough started members"
+                )
+            if not all(self._active(m.id) for m in members):
+                self._refuse(
+                    f"not healthy for reconfigure, rejecting member add {format_id(new_id)} "
+                    f"[{' '.join(urls)}]: a member has not been connected for "
+                    f"{self.health_interval:g}s"
+                )
         context = encode_context(urls, self.now())
         await self._conf_change(ConfChange(ConfChangeKind.ADD, new_id, context))
         return Member(id=new_id, name="", peer_urls=urls, client_urls=())
@@ -560,9 +587,14 @@ class EtcdServer:
         if self._config.strict_reconfig_check:
             others = [m for m in self.store.members() if m.id != member_id]
             if not ready_to_remove(sum(1 for m in others if m.name), len(others)):
-                self._refuse("remove", member_id, "not enough started members")
+                self._refuse(
+                    f"refused to remove member {format_id(member_id)}: not enough started members"
+                )
             if not self._quorum_stays_active(member_id, others):
-                self._refuse("remove", member_id, "the remaining active members are no quorum")
+                self._refuse(
+                    "reconfigure breaks active quorum, rejecting remove member "
+                    f"{format_id(member_id)}"
+                )
         await self._conf_change(
             ConfChange(ConfChangeKind.REMOVE, member_id, encode_context((), self.now()))
         )
@@ -575,30 +607,41 @@ class EtcdServer:
             ConfChange(ConfChangeKind.UPDATE, member_id, encode_context(urls, self.now()))
         )
 
-    def _refuse(self, what: str, member: int, why: str) -> None:
-        log.warning(
-            "refused to %s member %s (--strict-reconfig-check): %s", what, format_id(member), why
-        )
+    def _refuse(self, message: str) -> None:
+        """--strict-reconfig-check's refusals: etcd's bare 500, the reason only in the log."""
+        log.warning("%s", message)
         raise MembersError(500, "Internal Server Error")
 
-    def _connected(self, peer: int) -> bool:
+    def _track_connections(self) -> None:
+        """Note when each peer's stream came up (etcd's ActiveSince); forget it when it drops."""
         transport = self._transport
+        if transport is None:
+            return
+        now = asyncio.get_running_loop().time()
+        peers = transport.peer_ids()
+        for peer in peers:
+            if transport.stats(peer).connected:
+                self._active_since.setdefault(peer, now)
+            else:
+                self._active_since.pop(peer, None)
+        for gone in self._active_since.keys() - set(peers):
+            del self._active_since[gone]
+
+    def _active(self, peer: int) -> bool:
+        """Connected for at least `health_interval` (this member always is)."""
         if peer == self._member_id:
             return True
-        return (
-            transport is not None
-            and peer in transport.peer_ids()
-            and (transport.stats(peer).connected)
-        )
-
-    def _all_connected(self, members: list[Member]) -> bool:
-        return all(self._connected(m.id) for m in members)
+        self._track_connections()
+        since = self._active_since.get(peer)
+        now = asyncio.get_running_loop().time()
+        return since is not None and now - since >= self.health_interval
 
     def _quorum_stays_active(self, removed: int, others: list[Member]) -> bool:
         """A member that is down may always go; otherwise the active rest must be a quorum."""
-        if removed != self._member_id and not self._connected(removed):
+        self._track_connections()
+        if removed != self._member_id and removed not in self._active_since:
             return True
-        active = sum(1 for m in others if self._connected(m.id))
+        active = sum(1 for m in others if self._active(m.id))
         return active >= len(others) // 2 + 1
 
     async def _conf_change(self, cc: ConfChange) -> None:
@@ -661,6 +704,23 @@ class EtcdServer:
         if bandwidth:
             stats["sendBandwidthRate"] = bandwidth
         return stats
+
+    def server_metrics(self) -> ServerMetrics | None:
+        node, transport = self._node, self._transport
+        if node is None or transport is None:
+            return None
+        return ServerMetrics(
+            is_leader=node.is_leader,
+            leader_changes=self._leader_changes,
+            proposals_committed=node.commit_index,
+            proposals_applied=node.applied_index,
+            proposals_pending=len(self._applier.waiters),
+            proposals_failed=self._proposals_failed,
+            snapshots_received=dict(self._snapshots_received),
+            snapshots_sent=dict(self._snapshots_sent),
+            snapshot_send_failures=dict(self._snapshot_send_failures),
+            peer_send_failures={p: transport.stats(p).failed for p in transport.peer_ids()},
+        )
 
     def leader_stats(self) -> dict[str, object] | None:
         node, transport = self._running_node(), self._transport

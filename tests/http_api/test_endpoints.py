@@ -253,8 +253,21 @@ async def test_metrics_exposition(client: TestClient, server: EtcdServer) -> Non
         'etcd_http_received_total{method="PUT"} 1.0',
         "etcd_server_has_leader 1.0",
         "# TYPE etcd_server_health_success counter",
+        f'etcd_server_id{{server_id="{server.member_id:x}"}} 1.0',
+        "etcd_server_is_leader 1.0",
+        "etcd_server_leader_changes_seen_total 1.0",
+        "etcd_server_proposals_pending 0.0",
+        "etcd_server_proposals_failed_total 0.0",
     ):
         assert line in text, line
+    figures = server.server_metrics()
+    assert figures is not None
+    committed = float(text.split("\netcd_server_proposals_committed_total ")[1].split()[0])
+    applied = float(text.split("\netcd_server_proposals_applied_total ")[1].split()[0])
+    assert 0 < applied <= committed <= figures.proposals_committed
+    assert "etcd_network_snapshot" not in text, "a lone member sends and receives no snapshot"
+    names = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")]
+    assert names == sorted(names) and len(names) == len(set(names))
 
 
 async def test_registries_are_per_app(server: EtcdServer) -> None:

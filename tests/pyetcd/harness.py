@@ -39,14 +39,21 @@ async def wait_until(cond: Callable[[], bool], timeout: float = 10.0, what: str 
 
 
 class Cluster:
-    """Members by name; each has its own data dir under `root` and fixed ports."""
+    """Members by name; each has its own data dir under `root` and fixed ports. Members need
+    no settling time before a membership change unless `health_interval` says otherwise."""
 
     def __init__(
-        self, root: str, names: Sequence[str], *extra: str, catchup_entries: int = 5000
+        self,
+        root: str,
+        names: Sequence[str],
+        *extra: str,
+        catchup_entries: int = 5000,
+        health_interval: float = 0.0,
     ) -> None:
         self.root = root
         self.extra = extra
         self.catchup_entries = catchup_entries
+        self.health_interval = health_interval
         self.names = list(names)
         self.peer_port: dict[str, int] = {}
         self.client_port: dict[str, int] = {}
@@ -84,6 +91,7 @@ class Cluster:
             self.config(name, state, members),
             wal_segment_size=SEGMENT,
             catchup_entries=self.catchup_entries,
+            health_interval=self.health_interval,
         )
         await server.start()
         self.servers[name] = server

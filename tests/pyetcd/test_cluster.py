@@ -9,6 +9,7 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from http_api.app import make_app
+from http_api.metrics import Metrics
 from http_api.protocol import MembersError
 from pyetcd.bootstrap import BootstrapError
 from pyetcd.ids import cluster_id, member_id
@@ -208,6 +209,13 @@ async def test_a_joiner_far_behind_is_caught_up_by_snapshot(tmp_path, caplog) ->
         assert joiner.store.get("/k4").node.value == "39"
         assert len(joiner.members()) == 4
         assert "recovered store from snapshot" in caplog.text
+        figures = joiner.server_metrics()
+        assert figures is not None and sum(figures.snapshots_received.values()) >= 1
+        [sender] = figures.snapshots_received
+        sent = cluster.servers[next(n for n, s in cluster.servers.items() if s.member_id == sender)]
+        assert sent.server_metrics().snapshots_sent[joiner.member_id] >= 1
+        text = Metrics(joiner).render().decode()
+        assert f'etcd_network_snapshot_receive_success{{From="{sender:x}"}} ' in text
     finally:
         await cluster.stop_all()
 
@@ -235,3 +243,31 @@ async def test_strict_reconfig_check_over_http(cluster: Cluster) -> None:
         assert resp.status == 204, "a member that is down may always be removed"
         members = (await (await client.get("/v2/members")).json())["members"]
         assert sorted(m["name"] for m in members) == sorted([leader.name, up.name])
+
+
+async def test_membership_changes_wait_until_every_member_was_connected_long_enough(
+    tmp_path, caplog
+) -> None:
+    """--strict-reconfig-check: the member taking the request must have been connected to every
+    member for `health_interval` (etcd: 5 s) before an add, and to a quorum before a remove."""
+    caplog.set_level(logging.WARNING, "etcdserver")
+    cluster = Cluster(str(tmp_path), NAMES, health_interval=60.0)
+    await cluster.start_all()
+    try:
+        leader = cluster.leader()
+        cluster.reserve("d")
+        with pytest.raises(MembersError) as caught:
+            await leader.add_member((cluster.peer_url("d"),))
+        assert (caught.value.status, caught.value.message) == (500, "Internal Server Error")
+        assert "not healthy for reconfigure, rejecting member add" in caplog.text
+        with pytest.raises(MembersError) as caught:
+            await leader.remove_member(cluster.followers()[0].member_id)
+        assert caught.value.status == 500
+        assert "reconfigure breaks active quorum, rejecting remove member" in caplog.text
+        assert len(leader.members()) == 3
+        leader.health_interval = 0.2
+        await asyncio.sleep(0.3)
+        added = await leader.add_member((cluster.peer_url("d"),))
+        assert added.id in {m.id for m in leader.members()}
+    finally:
+        await cluster.stop_all()

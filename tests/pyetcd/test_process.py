@@ -66,6 +66,31 @@ class Member:
         return code
 
 
+async def spawn_member(
+    tmp_path: Path,
+    name: str,
+    url: str,
+    peer_url: str,
+    initial_cluster: str,
+    *extra: str,
+    env: dict[str, str] | None = None,
+) -> Member:
+    """Started, not waited for."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "pyetcd",
+        "--name", name, "--data-dir", str(tmp_path / f"{name}.etcd"),
+        "--listen-client-urls", url, "--advertise-client-urls", url,
+        "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
+        "--initial-cluster", initial_cluster, "--initial-cluster-token", "tok",
+        *extra,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.PIPE,
+        env={**{k: v for k, v in os.environ.items() if not k.startswith("ETCD_")}, **(env or {})},
+    )  # fmt: skip
+    return Member(proc, url, peer_url)
+
+
 async def start_member(
     tmp_path: Path,
     *extra: str,
@@ -76,19 +101,7 @@ async def start_member(
     client, peer = ports or (free_port(), free_port())
     url = f"{scheme}://127.0.0.1:{client}"
     peer_url = f"http://127.0.0.1:{peer}"
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "pyetcd",
-        "--name", "t1", "--data-dir", str(tmp_path / "t1.etcd"),
-        "--listen-client-urls", url, "--advertise-client-urls", url,
-        "--listen-peer-urls", peer_url, "--initial-advertise-peer-urls", peer_url,
-        "--initial-cluster", f"t1={peer_url}", "--initial-cluster-token", "tok",
-        *extra,
-        stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.PIPE,
-        env={**{k: v for k, v in os.environ.items() if not k.startswith("ETCD_")}, **(env or {})},
-    )  # fmt: skip
-    member = Member(proc, url, peer_url)
+    member = await spawn_member(tmp_path, "t1", url, peer_url, f"t1={peer_url}", *extra, env=env)
     try:
         await member.wait_ready()
     except BaseException:
@@ -149,6 +162,50 @@ async def test_a_restarted_member_keeps_its_data(tmp_path: Path) -> None:
                 assert resp.headers["X-Etcd-Index"] == "6"
         finally:
             assert await again.stop() == 0
+
+
+async def _connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A connection to a member's client port, once the member has bound it."""
+    async with asyncio.timeout(START_TIMEOUT):
+        while True:
+            try:
+                return await asyncio.open_connection("127.0.0.1", port)
+            except ConnectionRefusedError:
+                await asyncio.sleep(0.05)
+
+
+async def test_client_requests_wait_until_the_member_has_published(tmp_path: Path) -> None:
+    """etcd's ReadyNotify: the client port accepts at once, but a request is answered only once
+    the member has published itself, which needs a quorum (here the second of two members)."""
+    ports = {name: (free_port(), free_port()) for name in ("p1", "p2")}
+    initial = ",".join(f"{name}=http://127.0.0.1:{peer}" for name, (_, peer) in ports.items())
+
+    async def spawn(name: str) -> Member:
+        client, peer = ports[name]
+        url, peer_url = f"http://127.0.0.1:{client}", f"http://127.0.0.1:{peer}"
+        return await spawn_member(tmp_path, name, url, peer_url, initial, "--enable-v2")
+
+    members = [await spawn("p1")]
+    try:
+        reader, writer = await _connect(ports["p1"][0])
+        writer.write(b"GET /v2/keys HTTP/1.1\r\nHost: p1\r\nConnection: close\r\n\r\n")
+        await writer.drain()
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(reader.read(1), 1.0)
+        members.append(await spawn("p2"))
+        reply = await asyncio.wait_for(reader.read(), START_TIMEOUT)
+        writer.close()
+        assert reply.startswith(b"HTTP/1.1 200 OK\r\n"), reply
+        assert b'"action":"get"' in reply
+        await members[0].wait_ready()
+    finally:
+        codes = [await member.stop() for member in members]
+    assert codes == [0, 0]
+    ready = [line for line in members[0].lines if "ready to serve client requests" in line]
+    assert len(ready) == 1, members[0].lines
+    order = [line.split(" | ", 1)[1] for line in members[0].lines if " | " in line]
+    published = next(i for i, line in enumerate(order) if "published {Name:p1" in line)
+    assert published < order.index("embed: ready to serve client requests")
 
 
 async def test_sigterm_ends_open_watches(member: Member) -> None:
