@@ -7,12 +7,16 @@ receives on the streams its peers dial, so raft messages flow one way per connec
 listener only writes Pongs back.
 
 Loss is normal for raft, so the transport drops rather than blocks: a full queue or a peer that
-is down drops the message and reports the peer unreachable, and the core retries. Snapshots go
-on their own short-lived connection so heartbeats never wait behind megabytes.
+is down drops the message and reports the peer unreachable, and the core retries. While a
+stream is being dialled, messages wait for it in the (bounded) queue, so a proposal forwarded
+just as a peer comes back is delivered, not lost; the dial failing drops them. A peer that
+dials us is evidently up, so our own stream to it, if backing off, redials at once. Snapshots
+go on their own short-lived connection so heartbeats never wait behind megabytes.
 
 Latency is measured with transport-level Ping/Pong frames, one outstanding at a time, about once
 a second on each outgoing stream: independent of raft traffic, so a follower's figures stay
-fresh even when the leader is idle. A ping unanswered for `ping_timeout` closes the stream.
+fresh even when the leader is idle. Round trips are timed with `time.perf_counter` (uvloop's
+loop clock ticks in whole milliseconds). A ping unanswered for `ping_timeout` closes the stream.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import logging
 import math
 import random
 import ssl
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -158,7 +163,9 @@ class _Latency:
 @dataclass(frozen=True, slots=True)
 class PeerStats:
     """One peer as seen by this member's dialer: `sent` counts messages written to the
-    stream, `failed` every message dropped (of which `queue_drops` for a full queue)."""
+    stream, `failed` every message dropped once the stream had first come up (of which
+    `queue_drops` for a full queue). Drops before the first connection are not failures: at
+    boot a peer is simply not there yet."""
 
     peer_id: int
     connected: bool
@@ -279,6 +286,7 @@ class _Peer:
         "ping_seq",
         "queue",
         "queue_drops",
+        "redial",
         "sent",
         "state",
         "task",
@@ -286,6 +294,7 @@ class _Peer:
         "url_index",
         "urls",
         "wake",
+        "was_up",
     )
 
     def __init__(self, peer_id: int, urls: tuple[str, ...]) -> None:
@@ -295,7 +304,9 @@ class _Peer:
         self.url = ""
         self.queue: deque[Message] = deque()
         self.wake = asyncio.Event()
+        self.redial = asyncio.Event()
         self.state = _DIALING
+        self.was_up = False
         self.healthy: bool | None = None
         self.conn: _Conn | None = None
         self.task: asyncio.Task[None] | None = None
@@ -466,12 +477,15 @@ class PeerTransport:
             if type(msg) is InstallSnapshot:
                 self._spawn(self._send_snapshot(peer, msg))
                 continue
-            if peer.state == _DOWN or len(peer.queue) >= self.queue_size:
-                if peer.state != _DOWN:
-                    peer.queue_drops += 1
-                    counters.queue_drops += 1
-                peer.failed += 1
-                counters.failed += 1
+            # A pending redial means the peer has just dialled us: hold the message for it.
+            down = peer.state == _DOWN and not peer.redial.is_set()
+            if down or len(peer.queue) >= self.queue_size:
+                if peer.was_up:
+                    if not down:
+                        peer.queue_drops += 1
+                        counters.queue_drops += 1
+                    peer.failed += 1
+                    counters.failed += 1
                 unreachable.add(peer.id)
                 continue
             peer.queue.append(msg)
@@ -496,6 +510,7 @@ class PeerTransport:
         try:
             while True:
                 peer.state = _DIALING
+                peer.redial.clear()
                 url = peer.next_url()
                 hello = Hello(
                     PROTO_VERSION, self.cluster_id, self.member_id, peer.id, ConnKind.STREAM
@@ -506,8 +521,7 @@ class PeerTransport:
                     )
                 except (*_CONN_ERRORS, PeerURLError) as exc:
                     self._peer_down(peer, f"dial {url}: {_why(exc)}")
-                    await asyncio.sleep(self._backoff(attempt))
-                    attempt += 1
+                    attempt = await self._back_off(peer, attempt)
                     continue
                 peer.conn = conn
                 try:
@@ -515,6 +529,7 @@ class PeerTransport:
                         raise PeerProtocolError(f"expected Accept, got {type(reply).__name__}")
                     attempt = 0
                     peer.state = _UP
+                    peer.was_up = True
                     if peer.healthy is not True:
                         log.info(
                             "peer: member %x connected to %x at %s", self.member_id, peer.id, url
@@ -527,17 +542,26 @@ class PeerTransport:
                     peer.conn = None
                     conn.close()
                 self._peer_down(peer, f"stream to {url}: {reason}")
-                await asyncio.sleep(self._backoff(attempt))
-                attempt += 1
+                attempt = await self._back_off(peer, attempt)
         finally:
             peer.state = _DOWN
             peer.queue.clear()
+
+    async def _back_off(self, peer: _Peer, attempt: int) -> int:
+        """Wait before redialling; returns the next attempt number, 0 when cut short because
+        the peer dialled us (it is up, so waiting longer only loses messages)."""
+        try:
+            async with asyncio.timeout(self._backoff(attempt)):
+                await peer.redial.wait()
+        except TimeoutError:
+            return attempt + 1
+        return 0
 
     def _peer_down(self, peer: _Peer, reason: str) -> None:
         """Mark the peer down, drop what it had queued and tell raft it is unreachable."""
         peer.state = _DOWN
         peer.ping_sent = None
-        dropped = len(peer.queue)
+        dropped = len(peer.queue) if peer.was_up else 0
         peer.queue.clear()
         peer.failed += dropped
         self.counters.failed += dropped
@@ -566,11 +590,11 @@ class PeerTransport:
                 now = loop.time()
                 if now >= next_ping:
                     if peer.ping_sent is not None:
-                        if now - peer.ping_sent > self.ping_timeout:
+                        if time.perf_counter() - peer.ping_sent > self.ping_timeout:
                             return f"no pong for {self.ping_timeout:g}s"
                     else:
                         peer.ping_seq += 1
-                        peer.ping_sent = now
+                        peer.ping_sent = time.perf_counter()
                         writer.write(encode_control(Ping(peer.ping_seq)))
                     next_ping = now + self.ping_interval
                 if not queue:
@@ -602,7 +626,6 @@ class PeerTransport:
 
     async def _read_replies(self, peer: _Peer, conn: _Conn) -> str:
         """Pongs coming back on an outgoing stream; returns why the stream ended."""
-        loop = asyncio.get_running_loop()
         try:
             while True:
                 frame = await conn.read_frame()
@@ -610,7 +633,7 @@ class PeerTransport:
                     name = getattr(frame, "reason", None) or type(frame).__name__
                     return f"unexpected reply from peer: {name}"
                 if frame.seq == peer.ping_seq and peer.ping_sent is not None:
-                    peer.latency.add((loop.time() - peer.ping_sent) * 1000.0)
+                    peer.latency.add((time.perf_counter() - peer.ping_sent) * 1000.0)
                     peer.ping_sent = None
         except _CONN_ERRORS as exc:
             return _why(exc)
@@ -710,6 +733,9 @@ class PeerTransport:
             return
         conn.decoder.max_frame_size = self.max_frame_size
         conn.writer.write(encode_control(Accept()))
+        peer = self._peers.get(hello.from_id)
+        if peer is not None and peer.state != _UP:
+            peer.redial.set()
         if hello.kind is ConnKind.SNAPSHOT:
             await self._serve_snapshot(conn, hello)
         else:

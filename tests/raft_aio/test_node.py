@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
-from raft.aio.node import NodeStopped
+from raft.aio.node import NodeOptions, NodeStopped
 from raft.errors import ConfigError, NotLeader, ProposalDropped
 from raft.messages import Heartbeat
 from raft.types import ConfChange, ConfChangeKind, Role
@@ -128,9 +129,9 @@ async def test_conf_change_add_then_remove(cluster: Cluster) -> None:
     assert conf.voters == (1, 2, 3)
     await wait_until(lambda: cluster.apps[4].removed, what="node 4 told of its removal")
     assert not any(cluster.apps[i].removed for i in (1, 2, 3))
-    dropped = cluster.nodes[1].dropped_messages
-    cluster.nodes[1].step(Heartbeat(1, 4, leader.term, 0))
-    assert cluster.nodes[1].dropped_messages == dropped + 1
+    dropped = leader.dropped_messages
+    leader.step(Heartbeat(leader.id, 4, leader.term, 0))
+    assert leader.dropped_messages == dropped + 1
     await leader.propose(b"after-remove")
     await wait_until(lambda: b"after-remove" in cluster.apps[2].data)
     assert b"after-remove" not in cluster.apps[4].data
@@ -155,3 +156,34 @@ async def test_stop_fails_later_requests(cluster: Cluster) -> None:
     with pytest.raises(NodeStopped):
         await node.propose(b"x")
     assert await node.wait_stopped() is None
+
+
+async def test_single_member_elects_itself_at_once() -> None:
+    """At etcd's default timings a lone member leads at once (measured: ~6 ms), not after an
+    election timeout or two; the bound leaves room for a loaded machine."""
+    options = NodeOptions()
+    cluster = Cluster(options=options)
+    try:
+        started = time.monotonic()
+        await cluster.start([1])
+        await cluster.leader(timeout=5)
+        elapsed = time.monotonic() - started
+    finally:
+        await cluster.stop()
+    assert elapsed < options.election_timeout / 2, elapsed
+
+
+async def test_booting_cluster_elects_within_one_election_timeout() -> None:
+    """The election clock starts one tick short of a timeout, so a fresh three-member cluster
+    has a leader before one election timeout has passed (seeded: ~0.5 s; without it 1-2 s,
+    since no campaign can start before a whole timeout of ticks)."""
+    options = NodeOptions()
+    cluster = Cluster(options=options)
+    try:
+        started = time.monotonic()
+        await cluster.start([1, 2, 3])
+        await cluster.leader(timeout=5)
+        elapsed = time.monotonic() - started
+    finally:
+        await cluster.stop()
+    assert elapsed < options.election_timeout, elapsed

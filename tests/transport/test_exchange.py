@@ -106,8 +106,40 @@ async def test_down_peer_drops_instead_of_piling_up(make_member: MemberFactory) 
         await asyncio.sleep(0.02)
     stats = a.transport.stats(2)
     assert stats.queued <= 10 and stats.sent == 0 and not stats.connected
-    assert stats.failed >= 100
-    assert stats.queue_drops == 0
+    assert a.unreachable.count(2) >= 20, "every dropping send is reported"
+    assert (stats.failed, stats.queue_drops) == (0, 0), "a peer never reached is no failure"
+
+
+async def test_drops_count_as_failures_once_the_peer_was_reached(
+    make_member: MemberFactory,
+) -> None:
+    a, b = await make_member(1, backoff=(5.0, 5.0)), await make_member(2)
+    connect(a, b)
+    await eventually(lambda: a.transport.stats(2).connected, "connection")
+    await b.transport.stop()
+    await eventually(lambda: not a.transport.stats(2).connected, "the stream to break")
+    a.transport.send(heartbeats(1, 2, 7))
+    assert a.transport.stats(2).failed == 7
+    assert a.transport.counters.failed == 7
+
+
+async def test_restarted_peer_dialling_us_ends_our_backoff(make_member: MemberFactory) -> None:
+    """Without the redial our stream would sit out a 2-4 s backoff, dropping what is sent."""
+    a, b = await make_member(1, backoff=(4.0, 4.0)), await make_member(2)
+    connect(a, b)
+    await eventually(lambda: a.transport.stats(2).connected, "connection")
+    url = b.url
+    await b.transport.stop()
+    await eventually(lambda: 2 in a.unreachable, "the stream to break")
+    again = await make_member(2, listen=url)
+    again.transport.set_peers({1: (a.url,)})
+    again.transport.send(heartbeats(2, 1, 1))
+    await eventually(lambda: len(a.received) == 1, "the restarted peer's stream to us")
+    started = time.monotonic()
+    a.transport.send(heartbeats(1, 2, 1, term=2))
+    await eventually(lambda: len(again.received) == 1, "prompt delivery", timeout=1.5)
+    assert time.monotonic() - started < 1.5
+    assert a.transport.stats(2).connected and a.transport.stats(2).failed == 0
 
 
 async def test_set_peers_adds_updates_and_removes(make_member: MemberFactory) -> None:
@@ -204,6 +236,32 @@ async def test_stopped_transport_ignores_sends(make_member: MemberFactory) -> No
     a.transport.set_peers({2: ("http://127.0.0.1:1",)})
     assert a.transport.peer_ids() == []
     assert not a.snapshot_status
+
+
+def test_latency_has_sub_millisecond_precision_under_uvloop() -> None:
+    """uvloop's clock ticks in whole milliseconds: loopback round trips must not read 0 or 1."""
+
+    async def scenario() -> None:
+        a = PeerTransport(
+            1, 7, lambda m: None, lambda p: None, lambda p, ok: None, ping_interval=0.02
+        )
+        b = PeerTransport(2, 7, lambda m: None, lambda p: None, lambda p, ok: None)
+        try:
+            await a.start(["http://127.0.0.1:0"])
+            await b.start(["http://127.0.0.1:0"])
+            peers = {1: tuple(a.bound_urls), 2: tuple(b.bound_urls)}
+            a.set_peers(peers)
+            b.set_peers(peers)
+            await eventually(lambda: a.stats(2).latency.samples >= 5, "five pings")
+            latency = a.stats(2).latency
+        finally:
+            await a.stop()
+            await b.stop()
+        assert 0 < latency.minimum <= latency.maximum
+        assert latency.minimum != round(latency.minimum), latency
+        assert latency.maximum != round(latency.maximum), latency
+
+    uvloop.run(scenario())
 
 
 def test_exchange_and_snapshot_under_uvloop() -> None:
