@@ -180,6 +180,9 @@ class KeysHandler:
         self._counters = counters
         self._auth = checks
         self._cluster_id = f"{server.cluster_id:x}"
+        # Every watcher of a write is handed the same Event object, one after another: encode
+        # it once for all of them.
+        self._watched: tuple[Event | None, bytes] = (None, b"")
 
     async def handle(
         self, request: web.Request, path: str, query: str, cors: Headers
@@ -269,12 +272,13 @@ class KeysHandler:
             while True:
                 events = watcher.take()
                 for event in events:
+                    body = self._watch_body(event)
                     if not req.stream:
                         # The event and the end of the chunked body in one socket write: with
                         # a thousand watchers, the second write per watcher dominated fan-out.
-                        await response.write_eof(event_body(event))
+                        await response.write_eof(body)
                         return response
-                    await response.write(event_body(event))
+                    await response.write(body)
                 if not events:
                     if watcher.closed:
                         return response
@@ -283,6 +287,13 @@ class KeysHandler:
                     wakeup = None
         finally:
             watcher.remove()
+
+    def _watch_body(self, event: Event) -> bytes:
+        last, body = self._watched
+        if event is not last:
+            body = event_body(event)
+            self._watched = (event, body)
+        return body
 
 
 async def _read_form(request: web.Request, method: str, query: str) -> Form:
