@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import signal
@@ -41,7 +40,6 @@ log = logging.getLogger("etcdmain")
 # On shutdown aiohttp gives in-flight requests this long to finish, then cancels them and waits
 # as long again: long-polling watches never finish on their own, so this bounds a stop.
 SHUTDOWN_GRACE = 0.25
-GC_THRESHOLD = 20_000
 # Connections a client listener queues before the member is ready (and between accepts).
 LISTEN_BACKLOG = 128
 DATA_DIR_MODE = 0o700
@@ -243,15 +241,6 @@ def _cert_common_name(request: web.Request) -> str | None:
     return None
 
 
-def _tune_gc() -> None:
-    """Requests allocate many short-lived objects and few cycles: move what boot created out of
-    the collector's sight and collect the young generation far less often (GC was 11-15% of the
-    event loop under load)."""
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(GC_THRESHOLD, 20, 20)
-
-
 async def serve(config: Config) -> int:
     """Serve until SIGTERM or SIGINT (exit 0) or until the member stops on its own (exit 1:
     removed from the cluster, fatal WAL error), then close the listeners and end open watches."""
@@ -261,7 +250,6 @@ async def serve(config: Config) -> int:
         config, peer_server_ssl=tls.peer_server_ssl, peer_client_ssl=tls.peer_client_ssl
     )
     await server.start()
-    _tune_gc()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
