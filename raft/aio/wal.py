@@ -8,7 +8,7 @@ that each segment continues through its first record (type CRC, whose payload is
 
 Every segment then repeats the metadata and the current hard state, so the oldest segments can be
 released once a snapshot covers them. Segments are preallocated (measured faster on ext4, see
-bench/RESULTS-wal.md: a fdatasync that does not grow the file need not commit a new size), so the
+bench/RESULTS.md: a fdatasync that does not grow the file need not commit a new size), so the
 last segment's log ends where only zeros follow: that is free space, not damage.
 
 Damage in the last segment that a crash mid-write explains is truncated with a warning, together

@@ -1,4 +1,4 @@
-"""The throughput benchmark keeps working (a tiny run; figures live in bench/RESULTS-raft.md)."""
+"""The throughput benchmark keeps working (a tiny run; figures live in bench/RESULTS.md)."""
 
 from __future__ import annotations
 
