@@ -115,23 +115,29 @@ class Member:
         shutil.rmtree(self.workdir, ignore_errors=True)
 
 
-def _http_get(port: int, path: str, timeout: float) -> tuple[int, bytes]:
+def _http_get(port: int, path: str, timeout: float) -> tuple[int, bytes, str | None]:
+    """Status, body and `X-Etcd-Cluster-Id` of one GET."""
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
         conn.request("GET", path)
         resp = conn.getresponse()
-        return resp.status, resp.read()
+        return resp.status, resp.read(), resp.getheader("X-Etcd-Cluster-Id")
     finally:
         conn.close()
 
 
-def _is_ready(port: int, v2: bool) -> bool:
-    """Ready = cluster version decided (so internal writes 1..3 are done) and v2 keys served."""
+def _is_ready(member: Member, v2: bool) -> bool:
+    """Ready = cluster version decided (so internal writes 1..3 are done) and v2 keys served by
+    THIS member: two starts racing for one free port must not take the winner for themselves,
+    so the answer's cluster id must be the one this member's own flags derive."""
     try:
-        status, body = _http_get(port, "/version", 1.0)
+        status, body, _ = _http_get(member.client_port, "/version", 1.0)
         if status != 200 or json.loads(body).get("etcdcluster") in (None, "not_decided"):
             return False
-        return not v2 or _http_get(port, "/v2/keys", 1.0)[0] == 200
+        if not v2:
+            return True
+        status, _, cluster = _http_get(member.client_port, "/v2/keys", 1.0)
+        return status == 200 and cluster == member.cluster_id
     except (OSError, ValueError, http.client.HTTPException):
         return False
 
@@ -184,7 +190,7 @@ def start_member(
         member = _spawn(impl, name, token, extra_args)
         deadline = time.monotonic() + ready_timeout
         while time.monotonic() < deadline and member.proc.poll() is None:
-            if _is_ready(member.client_port, v2):
+            if _is_ready(member, v2) and member.proc.poll() is None:
                 return member
             time.sleep(0.02)
         last_log = member.log_tail()
