@@ -403,12 +403,7 @@ class AuthHandler:
         if request.method == "DELETE":
             if self._auth.enabled() and name == ROOT:
                 raise AuthError(403, "Cannot delete root user while auth is enabled.")
-            try:
-                await self._propose(AuthDelete(_resource(USERS, name), self._server.now()))
-            except EtcdError as exc:
-                if exc.code == KEY_NOT_FOUND:
-                    raise AuthError(404, f"User {name} does not exist") from None
-                raise
+            await self._delete(USERS, name, f"User {name} does not exist")
             return json_body(200, b"", headers)
         try:
             body = decode_user(await _read_body(request))
@@ -491,12 +486,7 @@ class AuthHandler:
         if name == ROOT:
             raise AuthError(403, f"Cannot modify role {name}: is root role.")
         if request.method == "DELETE":
-            try:
-                await self._propose(AuthDelete(_resource(ROLES, name), self._server.now()))
-            except EtcdError as exc:
-                if exc.code == KEY_NOT_FOUND:
-                    raise AuthError(404, f"Role {name} doesn't exist.") from None
-                raise
+            await self._delete(ROLES, name, f"Role {name} doesn't exist.")
             return json_body(200, b"", headers)
         try:
             body = decode_role(await _read_body(request))
@@ -543,6 +533,15 @@ class AuthHandler:
 
     async def _propose(self, cmd: AuthSet | AuthDelete) -> None:
         await asyncio.shield(self._server.propose(cmd))
+
+    async def _delete(self, directory: str, name: str, missing: str) -> None:
+        """Remove a user or role record; a missing one is etcd's 404 with `missing`."""
+        try:
+            await self._propose(AuthDelete(_resource(directory, name), self._server.now()))
+        except EtcdError as exc:
+            if exc.code == KEY_NOT_FOUND:
+                raise AuthError(404, missing) from None
+            raise
 
 
 async def _hash(password: str) -> str:
