@@ -142,40 +142,59 @@ def run_suite(
     return suite
 
 
-def _load_text(result: Result) -> tuple[str, str]:
+def cpu_text(total_s: float, members_s: tuple[float, ...], per: float, digits: int) -> str:
+    """CPU per unit of `per`; with several members, the sum and then the leader's share."""
+    leader = f" (leader {members_s[0] / per:.{digits}f})" if members_s else ""
+    return f"{total_s / per:.{digits}f}{leader}"
+
+
+def load_text(result: Result) -> tuple[str, str]:
+    """The req/s · p50 / p99 cell and the CPU cell of one load result."""
     if isinstance(result, str):
         return result, ""
     assert isinstance(result, LoadResult)
     errors = f", {result.errors} errors" if result.errors else ""
     return (
         f"{result.rps:,.0f} · {result.p50_ms:.2f} / {result.p99_ms:.1f}{errors}",
-        f"{result.server_cores:.2f} · {result.server_us_per_request:.0f} µs "
-        f"(wrk {result.client_cpu_s / result.seconds:.2f})",
+        f"{cpu_text(result.server_cpu_s, result.member_cpu_s, result.seconds, 2)} · "
+        f"{result.server_us_per_request:.0f} µs (wrk {result.client_cpu_s / result.seconds:.2f})",
     )
 
 
-def _fanout_text(result: Result) -> tuple[str, str]:
+def fanout_text(result: Result) -> tuple[str, str]:
+    """The median cell and the CPU-per-round cell of one fan-out result."""
     if isinstance(result, str):
         return result, ""
     assert isinstance(result, FanoutResult)
+    per_round = len(result.round_ms) / 1e3
     return (
         f"{result.median_ms:.2f}",
-        f"{result.server_cpu_ms_per_round:.1f} / {result.client_cpu_ms_per_round:.1f}",
+        f"{cpu_text(result.server_cpu_s, result.member_cpu_s, per_round, 1)} / "
+        f"{result.client_cpu_ms_per_round:.1f}",
     )
 
 
-def _ratio(suite: Suite, cell: Cell) -> tuple[str, str]:
-    etcd, pyetcd = suite.results.get((cell, "etcd")), suite.results.get((cell, "pyetcd"))
-    target = TARGETS.get(cell)
+def ratio_of(etcd: Result | None, pyetcd: Result | None) -> float | None:
+    """pyetcd/etcd: of req/s for request load, of the median time for the fan-out."""
     if isinstance(etcd, LoadResult) and isinstance(pyetcd, LoadResult) and etcd.rps > 0:
-        ratio = pyetcd.rps / etcd.rps
-    elif isinstance(etcd, FanoutResult) and isinstance(pyetcd, FanoutResult) and etcd.median_ms:
-        ratio = pyetcd.median_ms / etcd.median_ms
-    else:
+        return pyetcd.rps / etcd.rps
+    if isinstance(etcd, FanoutResult) and isinstance(pyetcd, FanoutResult) and etcd.median_ms:
+        return pyetcd.median_ms / etcd.median_ms
+    return None
+
+
+def ratio_text(value: float | None, target: Target | None) -> tuple[str, str]:
+    """The ratio cell and the target verdict cell."""
+    if value is None:
         return "—", str(target) if target else ""
     if target is None:
-        return f"{ratio:.2f}", ""
-    return f"{ratio:.2f}", f"{target} {'met' if target.met(ratio) else 'MISSED'}"
+        return f"{value:.2f}", ""
+    return f"{value:.2f}", f"{target} {'met' if target.met(value) else 'MISSED'}"
+
+
+def _ratio(suite: Suite, cell: Cell) -> tuple[str, str]:
+    value = ratio_of(suite.results.get((cell, "etcd")), suite.results.get((cell, "pyetcd")))
+    return ratio_text(value, TARGETS.get(cell))
 
 
 def render(suite: Suite, command: str, machine: str) -> str:
@@ -190,7 +209,7 @@ def render(suite: Suite, command: str, machine: str) -> str:
         head += ["pyetcd/etcd req/s", "target"]
         out += markdown_table(head, [
             [c.workload, str(c.size)]
-            + [t for impl in suite.impls for t in _load_text(suite.results.get((c, impl), "—"))]
+            + [t for impl in suite.impls for t in load_text(suite.results.get((c, impl), "—"))]
             + list(_ratio(suite, c))
             for c in load_cells
         ])  # fmt: skip
@@ -201,7 +220,7 @@ def render(suite: Suite, command: str, machine: str) -> str:
         head += ["pyetcd/etcd time", "target"]
         out += markdown_table(head, [
             [str(c.size)]
-            + [t for impl in suite.impls for t in _fanout_text(suite.results.get((c, impl), "—"))]
+            + [t for impl in suite.impls for t in fanout_text(suite.results.get((c, impl), "—"))]
             + list(_ratio(suite, c))
             for c in fanout_cells
         ])  # fmt: skip

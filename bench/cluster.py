@@ -18,7 +18,16 @@ from http.client import HTTPException
 import uvloop
 
 from bench import harness
-from bench.api import FANOUT_BLOCK, Target, fanout_blocks, markdown_table
+from bench.api import (
+    FANOUT_BLOCK,
+    Target,
+    fanout_blocks,
+    fanout_text,
+    load_text,
+    markdown_table,
+    ratio_of,
+    ratio_text,
+)
 from bench.harness import Cluster, Server
 from bench.load import LoadResult, run_load, spread_connections
 from bench.watch_fanout import FanoutResult, run_fanout
@@ -180,52 +189,13 @@ def _cell_name(cell: Cell) -> str:
     return f"{cell.workload} {cell.size} ({cell.placement})"
 
 
-def _cpu_text(total_s: float, members_s: tuple[float, ...], per: float, digits: int) -> str:
-    leader = f" (leader {members_s[0] / per:.{digits}f})" if members_s else ""
-    return f"{total_s / per:.{digits}f}{leader}"
-
-
-def _load_text(result: Result) -> tuple[str, str]:
-    if isinstance(result, str):
-        return result, ""
-    assert isinstance(result, LoadResult)
-    errors = f", {result.errors} errors" if result.errors else ""
-    return (
-        f"{result.rps:,.0f} · {result.p50_ms:.2f} / {result.p99_ms:.1f}{errors}",
-        f"{_cpu_text(result.server_cpu_s, result.member_cpu_s, result.seconds, 2)} · "
-        f"{result.server_us_per_request:.0f} µs (wrk {result.client_cpu_s / result.seconds:.2f})",
-    )
-
-
-def _fanout_text(result: Result) -> tuple[str, str]:
-    if isinstance(result, str):
-        return result, ""
-    assert isinstance(result, FanoutResult)
-    per_round = len(result.round_ms) / 1e3
-    return (
-        f"{result.median_ms:.2f}",
-        f"{_cpu_text(result.server_cpu_s, result.member_cpu_s, per_round, 1)} / "
-        f"{result.client_cpu_ms_per_round:.1f}",
-    )
-
-
 def ratio(suite: Suite, cell: Cell) -> float | None:
     """pyetcd/etcd: of req/s for request load, of the median time for the fan-out."""
-    etcd, pyetcd = suite.results.get((cell, "etcd")), suite.results.get((cell, "pyetcd"))
-    if isinstance(etcd, LoadResult) and isinstance(pyetcd, LoadResult) and etcd.rps > 0:
-        return pyetcd.rps / etcd.rps
-    if isinstance(etcd, FanoutResult) and isinstance(pyetcd, FanoutResult) and etcd.median_ms:
-        return pyetcd.median_ms / etcd.median_ms
-    return None
+    return ratio_of(suite.results.get((cell, "etcd")), suite.results.get((cell, "pyetcd")))
 
 
 def _ratio_text(suite: Suite, cell: Cell) -> tuple[str, str]:
-    value, target = ratio(suite, cell), TARGETS.get(cell)
-    if value is None:
-        return "—", str(target) if target else ""
-    if target is None:
-        return f"{value:.2f}", ""
-    return f"{value:.2f}", f"{target} {'met' if target.met(value) else 'MISSED'}"
+    return ratio_text(ratio(suite, cell), TARGETS.get(cell))
 
 
 def _conns_text(cell: Cell) -> str:
@@ -250,7 +220,7 @@ def render(suite: Suite, command: str, machine: str) -> str:
         head += ["pyetcd/etcd req/s", "target"]
         out += markdown_table(head, [
             [c.workload, c.placement, _conns_text(c)]
-            + [t for impl in suite.impls for t in _load_text(suite.results.get((c, impl), "—"))]
+            + [t for impl in suite.impls for t in load_text(suite.results.get((c, impl), "—"))]
             + list(_ratio_text(suite, c))
             for c in load_cells
         ])  # fmt: skip
@@ -261,7 +231,7 @@ def render(suite: Suite, command: str, machine: str) -> str:
         head += ["pyetcd/etcd time", "target"]
         out += markdown_table(head, [
             [f"{c.size} over {MEMBERS} members"]
-            + [t for impl in suite.impls for t in _fanout_text(suite.results.get((c, impl), "—"))]
+            + [t for impl in suite.impls for t in fanout_text(suite.results.get((c, impl), "—"))]
             + list(_ratio_text(suite, c))
             for c in fanout_cells
         ])  # fmt: skip
