@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from http.client import HTTPException
+from typing import Protocol, TypeVar
 
 import uvloop
 
@@ -126,20 +127,52 @@ def run_suite(
             servers[impl] = server
         for impl, server in servers.items():
             suite.notes.append(f"{impl} idle CPU: {harness.idle_cpu(server):.3f} core")
-        for cell in suite_cells:
-            passes = fanout_blocks(suite.rounds) if cell.workload == FANOUT else [0]
-            for rounds in passes:
-                for impl, server in servers.items():
-                    before = suite.results.get((cell, impl))
-                    if isinstance(before, str):
-                        continue
-                    progress(f"{cell.workload} {cell.size} on {impl}")
-                    result = _measure(server, cell, suite, keys, rounds)
-                    if isinstance(before, FanoutResult) and isinstance(result, FanoutResult):
-                        result = before.plus(result)
-                    suite.results[(cell, impl)] = result
-                    time.sleep(0.2)
+        measure_cells(
+            suite.results,
+            suite.rounds,
+            suite_cells,
+            servers,
+            lambda server, cell, rounds: _measure(server, cell, suite, keys, rounds),
+            lambda cell: f"{cell.workload} {cell.size}",
+            progress,
+        )
     return suite
+
+
+class _Cell(Protocol):
+    @property
+    def workload(self) -> str: ...
+
+
+C = TypeVar("C", bound=_Cell)
+T = TypeVar("T")
+
+
+def measure_cells(
+    results: dict[tuple[C, str], Result],
+    rounds: int,
+    cells: Sequence[C],
+    targets: dict[str, T],
+    measure: Callable[[T, C, int], Result],
+    label: Callable[[C], str],
+    progress: Callable[[str], None],
+) -> None:
+    """Every cell on every target in turn; a fan-out cell runs in blocks that alternate between
+    the targets (so background load hits both alike) and its blocks are merged. A cell that
+    failed on a target (a text result) is not retried there."""
+    for cell in cells:
+        passes = fanout_blocks(rounds) if cell.workload == FANOUT else [0]
+        for block in passes:
+            for impl, target in targets.items():
+                before = results.get((cell, impl))
+                if isinstance(before, str):
+                    continue
+                progress(f"{label(cell)} on {impl}")
+                result = measure(target, cell, block)
+                if isinstance(before, FanoutResult) and isinstance(result, FanoutResult):
+                    result = before.plus(result)
+                results[(cell, impl)] = result
+                time.sleep(0.2)
 
 
 def cpu_text(total_s: float, members_s: tuple[float, ...], per: float, digits: int) -> str:

@@ -19,12 +19,15 @@ import uvloop
 
 from bench import harness
 from bench.api import (
+    FANOUT,
     FANOUT_BLOCK,
+    GET,
+    PUT,
     Target,
-    fanout_blocks,
     fanout_text,
     load_text,
     markdown_table,
+    measure_cells,
     ratio_of,
     ratio_text,
 )
@@ -37,11 +40,8 @@ VALUE_SIZE = 100
 MEMBERS = 3
 CONNECTIONS = (1, 16, 128)
 WATCHERS = (1000,)
-PUT = "PUT"
-GET = "GET (local)"
 QGET = "GET quorum=true"
 MIX = "90% GET / 10% PUT"
-FANOUT = "watch fan-out"
 WORKLOADS = {PUT: "PUT", GET: "GET", QGET: "QGET", MIX: "MIX"}
 LEADER = "leader"
 SPREAD = "spread"
@@ -169,19 +169,15 @@ def run_suite(
                 continue
             clusters[impl] = cluster
         suite.notes += [_idle_note(cluster) for cluster in clusters.values()]
-        for cell in suite_cells:
-            passes = fanout_blocks(suite.rounds) if cell.workload == FANOUT else [0]
-            for block in passes:
-                for impl, cluster in clusters.items():
-                    before = suite.results.get((cell, impl))
-                    if isinstance(before, str):
-                        continue
-                    progress(f"{_cell_name(cell)} on {impl}")
-                    result = _measure(cluster, cell, suite, keys, block)
-                    if isinstance(before, FanoutResult) and isinstance(result, FanoutResult):
-                        result = before.plus(result)
-                    suite.results[(cell, impl)] = result
-                    time.sleep(0.2)
+        measure_cells(
+            suite.results,
+            suite.rounds,
+            suite_cells,
+            clusters,
+            lambda cluster, cell, block: _measure(cluster, cell, suite, keys, block),
+            _cell_name,
+            progress,
+        )
     return suite
 
 
