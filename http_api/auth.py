@@ -450,15 +450,9 @@ class AuthHandler:
         if not body.password:
             raise AuthError(400, f"Cannot create user {body.name} with an empty password")
         user = User(body.name, await _hash(body.password), roles)
-        cmd = AuthSet(
-            _resource(USERS, user.name), auth.user_record(user), False, self._server.now()
+        await self._create(
+            USERS, user.name, auth.user_record(user), f"User {user.name} already exists."
         )
-        try:
-            await self._propose(cmd)
-        except EtcdError as exc:
-            if exc.code == NODE_EXIST:
-                raise AuthError(409, f"User {user.name} already exists.") from None
-            raise
         return user
 
     async def _update_user(self, body: UserRequest) -> User:
@@ -521,18 +515,22 @@ class AuthHandler:
     async def _create_role(self, role: Role) -> None:
         if role.name == ROOT:
             raise AuthError(403, f"Cannot modify role {role.name}: is root role.")
-        cmd = AuthSet(
-            _resource(ROLES, role.name), auth.role_record(role), False, self._server.now()
+        await self._create(
+            ROLES, role.name, auth.role_record(role), f"Role {role.name} already exists."
         )
+
+    async def _propose(self, cmd: AuthSet | AuthDelete) -> None:
+        await asyncio.shield(self._server.propose(cmd))
+
+    async def _create(self, directory: str, name: str, record: str, exists: str) -> None:
+        """Write a new user or role record; an existing one is etcd's 409 with `exists`."""
+        cmd = AuthSet(_resource(directory, name), record, False, self._server.now())
         try:
             await self._propose(cmd)
         except EtcdError as exc:
             if exc.code == NODE_EXIST:
-                raise AuthError(409, f"Role {role.name} already exists.") from None
+                raise AuthError(409, exists) from None
             raise
-
-    async def _propose(self, cmd: AuthSet | AuthDelete) -> None:
-        await asyncio.shield(self._server.propose(cmd))
 
     async def _delete(self, directory: str, name: str, missing: str) -> None:
         """Remove a user or role record; a missing one is etcd's 404 with `missing`."""
