@@ -149,6 +149,8 @@ class TLSSetup:
         if not self.reloaders:
             return
         loop = asyncio.get_running_loop()
+        # Signal handlers need a Unix loop in the main thread (in-process test servers run
+        # elsewhere): without one, the once-a-second poll alone picks up new files.
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signal.SIGHUP, self.maybe_reload)
         try:
