@@ -9,8 +9,8 @@ from __future__ import annotations
 import ast
 import asyncio
 import re
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, cast
 
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod
@@ -20,11 +20,13 @@ from http_api.auth import PREFIX as AUTH_PREFIX
 from http_api.auth import Auth, AuthHandler, CertUser
 from http_api.keys import MAX_FORM_SIZE, KeysHandler
 from http_api.keys import PREFIX as KEYS_PREFIX
+from http_api.lane import FastLane
 from http_api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from http_api.metrics import Metrics
 from http_api.paths import BadRequestTarget, parse_target, redirect_body
 from http_api.protocol import KeysServer
-from http_api.responses import TEXT, Headers, not_found, text_error
+from http_api.responses import TEXT, Headers, Reply, not_found, text_error
+from http_api.wire import Head
 
 __all__ = ["HANDLER_ARGS", "make_app", "make_server"]
 
@@ -85,13 +87,24 @@ class _Client:
             "/v2/stats/leader": self._stats,
         }
 
-    def _cors_for(self, request: web.Request) -> Headers:
+    def _cors_for(self, origin: str | None) -> Headers:
         if self._any_origin:
             return self._star
-        origin = request.headers.get("Origin")
         if origin is not None and origin in self._origins:
             return _cors(origin)
         return {}
+
+    def lane_reply(self, head: Head, body: bytes) -> Reply | Coroutine[Any, Any, Reply] | None:
+        """The fast lane's request, routed as `dispatch` routes it: `/v2/keys` only."""
+        try:
+            target = parse_target(head.target)
+        except BadRequestTarget:
+            return None
+        path = target.path
+        if target.redirect is not None or self._v2_off or not _is_keys(path):
+            return None
+        cors = self._cors_for(head.origin)
+        return self._keys.lane(head.method, path, target.query, head.content_type, body, cors)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         return await self.dispatch(request, request.raw_path)
@@ -115,7 +128,7 @@ class _Client:
             target = parse_target(raw_target)
         except BadRequestTarget:
             return _bad_request()
-        cors = self._cors_for(request)
+        cors = self._cors_for(request.headers.get("Origin"))
         if request.method == "OPTIONS":
             return web.Response(status=200, headers=cors)
         if target.redirect is not None:
@@ -123,7 +136,7 @@ class _Client:
         path = target.path
         if self._v2_off and (path == "/v2" or path.startswith("/v2/")):
             return not_found(cors)
-        if path.startswith(KEYS_PREFIX) and (len(path) == 8 or path[8] == "/"):
+        if _is_keys(path):
             return await self._keys.handle(request, path, target.query, cors)
         route = self._routes.get(path)
         if route is not None:
@@ -163,6 +176,10 @@ class _Client:
     async def _stats(self, request: web.Request, path: str, cors: Headers) -> web.Response:
         which = path.rsplit("/", 1)[1]
         return status.handle_stats(request.method, which, self._server, cors)
+
+
+def _is_keys(path: str) -> bool:
+    return path.startswith(KEYS_PREFIX) and (len(path) == 8 or path[8] == "/")
 
 
 def _bad_request() -> web.Response:
@@ -211,6 +228,49 @@ class _ClientProtocol(web.RequestHandler):
     def __init__(self, manager: ClientServer, **kwargs: Any) -> None:
         super().__init__(manager, **kwargs)
         self._client = manager.client
+        self._use_lane = manager.lane
+        self._lane: FastLane | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        if self._use_lane:
+            # aiohttp's idle timer would see no request and close a busy lane: the lane keeps
+            # its own until it hands the connection over.
+            self.keep_alive(True)
+            self._lane = FastLane(
+                self._client,
+                cast(asyncio.Transport, transport),
+                self._handoff,
+                self.keepalive_timeout,
+            )
+
+    def data_received(self, data: bytes) -> None:
+        lane = self._lane
+        if lane is None:
+            super().data_received(data)
+        else:
+            lane.feed(data)
+
+    def _handoff(self, data: bytes) -> None:
+        self._lane = None
+        if data:
+            super().data_received(data)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        if self._lane is not None:
+            self._lane.close()
+            self._lane = None
+        super().connection_lost(exc)
+
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._lane is not None:
+            self._lane.pause_writing()
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._lane is not None:
+            self._lane.resume_writing()
 
     def handle_error(
         self,
@@ -232,10 +292,11 @@ class _ClientProtocol(web.RequestHandler):
 class ClientServer(web.Server):
     """The client listener as a low-level `web.Server` (run it with `web.ServerRunner`)."""
 
-    def __init__(self, client: _Client, **kwargs: Any) -> None:
+    def __init__(self, client: _Client, lane: bool, **kwargs: Any) -> None:
         cancellation = kwargs.pop("handler_cancellation", False)
         super().__init__(client.handle, handler_cancellation=cancellation, **kwargs)
         self.client = client
+        self.lane = lane
         self._protocol_args = kwargs
 
     def __call__(self) -> web.RequestHandler:
@@ -248,13 +309,16 @@ def make_server(
     cors: tuple[str, ...] = ("*",),
     cert_user: CertUser | None = None,
     enable_v2: bool = True,
+    lane: bool = True,
     **protocol_args: Any,
 ) -> ClientServer:
     """The client API of `server` for `web.ServerRunner`: what `make_app` serves, plus etcd's
-    answers to methods aiohttp's parser refuses. `protocol_args` go to aiohttp's
-    `RequestHandler` (e.g. `access_log=None`) over `HANDLER_ARGS`."""
+    answers to methods aiohttp's parser refuses, plus the fast lane for plain `/v2/keys`
+    requests (`lane=False`: aiohttp answers everything; the tests compare the two).
+    `protocol_args` go to aiohttp's `RequestHandler` (e.g. `access_log=None`) over
+    `HANDLER_ARGS`; the access log, if any, sees only what aiohttp answers."""
     client = _Client(server, cors, cert_user, enable_v2)
-    return ClientServer(client, **{**HANDLER_ARGS, **protocol_args})
+    return ClientServer(client, lane, **{**HANDLER_ARGS, **protocol_args})
 
 
 def make_app(

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -14,7 +16,7 @@ from http_api.form import Form, FormError, media_type, parse_bool, parse_query, 
 from http_api.gojson import error_body, event_body
 from http_api.metrics import HttpCounters
 from http_api.protocol import KeysServer
-from http_api.responses import JSON, Headers, method_not_allowed
+from http_api.responses import JSON, Headers, Reply, method_not_allowed
 from store.commands import (
     Command,
     CompareAndDelete,
@@ -42,8 +44,10 @@ log = logging.getLogger("v2http")
 
 PREFIX = "/v2/keys"
 ALLOWED = "HEAD,GET,PUT,POST,DELETE"
+METHODS = frozenset(("GET", "HEAD", "PUT", "POST", "DELETE"))
 MAX_FORM_SIZE = 10 << 20
 _URLENCODED = "application/x-www-form-urlencoded"
+_NO_TYPE = "application/octet-stream"
 _BOOL_FIELDS = ("recursive", "sorted", "wait", "dir", "quorum", "stream")
 _STRIPPED_ACTIONS = frozenset((SET, CREATE, UPDATE, COMPARE_AND_SWAP))
 _NS = 1_000_000_000
@@ -173,7 +177,8 @@ def command_for(req: KeysRequest, now: int) -> Command:
 
 
 class KeysHandler:
-    """Serves `/v2/keys` for one member (`cors`: the CORS headers chosen for the request)."""
+    """Serves `/v2/keys` for one member (`cors`: the CORS headers chosen for the request), to
+    aiohttp (`handle`) and to the fast lane (`lane`), with one parser and one renderer."""
 
     def __init__(self, server: KeysServer, counters: HttpCounters, checks: Auth) -> None:
         self._server = server
@@ -188,63 +193,106 @@ class KeysHandler:
         self, request: web.Request, path: str, query: str, cors: Headers
     ) -> web.StreamResponse:
         method = request.method
-        if method not in ("GET", "HEAD", "PUT", "POST", "DELETE"):
+        if method not in METHODS:
             return method_not_allowed(cors, ALLOWED)
-        rest = path[len(PREFIX) :]
-        if rest.endswith("/"):
-            rest = rest[:-1]
-        key = rest or "/"
-        headers = dict(cors)
-        headers["Content-Type"] = JSON
-        headers["X-Etcd-Cluster-Id"] = self._cluster_id
+        headers = self._headers(cors)
+        content_type = request.headers.get("Content-Type")
         try:
-            if query or method in ("PUT", "POST"):
-                req = parse_request(method, key, await _read_form(request, method, query))
-            else:
-                req = KeysRequest(method, key)
+            body = await _read_body(request) if wants_body(method, content_type) else b""
+            req = _parse(method, path, query, content_type, body)
         except EtcdError as exc:
-            return self._error(exc, headers)
+            return _response(self._error(exc, headers))
         if self._auth.enabled() and not await self._auth.key_access(
             request, path[len(PREFIX) :], req.recursive
         ):
-            return self._error(EtcdError(UNAUTHORIZED, NO_AUTH, 0), headers)
+            return _response(self._error(EtcdError(UNAUTHORIZED, NO_AUTH, 0), headers))
         if req.wait and not req.quorum:
             return await self._watch(request, req, headers)
-        label = "QGET" if req.quorum and method == "GET" else method
-        self._counters.count_received(label)
+        reply = self._serve(req, headers)
+        if not isinstance(reply, tuple):
+            # A client that goes away must not cancel a write already proposed.
+            reply = await asyncio.shield(reply)
+        return _response(reply)
+
+    def lane(
+        self,
+        method: str,
+        path: str,
+        query: str,
+        content_type: str | None,
+        body: bytes,
+        cors: Headers,
+    ) -> Reply | Coroutine[Any, Any, Reply] | None:
+        """The reply (or the coroutine that makes it) to a request of one of METHODS whose body
+        is already read; None for what only `handle` serves: auth checks and watches."""
+        if self._auth.enabled():
+            return None
+        headers = self._headers(cors)
+        try:
+            req = _parse(method, path, query, content_type, body)
+        except EtcdError as exc:
+            return self._error(exc, headers)
+        if req.wait and not req.quorum:
+            return None
+        return self._serve(req, headers)
+
+    def _headers(self, cors: Headers) -> dict[str, str]:
+        headers = dict(cors)
+        headers["Content-Type"] = JSON
+        headers["X-Etcd-Cluster-Id"] = self._cluster_id
+        return headers
+
+    def _serve(
+        self, req: KeysRequest, headers: dict[str, str]
+    ) -> Reply | Coroutine[Any, Any, Reply]:
+        """A plain read is answered at once; a write or quorum read needs the cluster."""
+        method = req.method
+        if req.quorum and method == "GET":
+            self._counters.count_received("QGET")
+            return self._replicated(req, "QGET", headers)
+        self._counters.count_received(method)
+        if method != "GET" and method != "HEAD":
+            return self._replicated(req, method, headers)
         server = self._server
         try:
-            if method == "GET" or method == "HEAD":
-                if label == "QGET":
-                    await server.linearizable_read()
-                event = server.store.get(key, req.recursive, req.sorted, server.now())
-            else:
-                cmd = command_for(req, server.now())
-                event = await asyncio.shield(server.propose(cmd))
-        except EtcdError as exc:
-            self._counters.count_failed(label, exc.status)
-            return self._error(exc, headers)
+            event = server.store.get(req.key, req.recursive, req.sorted, server.now())
         except Exception as exc:
-            log.exception("request %s %s failed", method, key)
-            failure = EtcdError(RAFT_INTERNAL, str(exc), 0)
-            self._counters.count_failed(label, failure.status)
-            return self._error(failure, headers)
+            return self._failure(req, method, exc, headers)
         return self._event(event, req.no_value_on_success, headers)
 
-    def _event(self, event: Event, no_value: bool, headers: dict[str, str]) -> web.Response:
+    async def _replicated(self, req: KeysRequest, label: str, headers: dict[str, str]) -> Reply:
+        server = self._server
+        try:
+            if label == "QGET":
+                await server.linearizable_read()
+                event = server.store.get(req.key, req.recursive, req.sorted, server.now())
+            else:
+                event = await server.propose(command_for(req, server.now()))
+        except Exception as exc:
+            return self._failure(req, label, exc, headers)
+        return self._event(event, req.no_value_on_success, headers)
+
+    def _failure(
+        self, req: KeysRequest, label: str, exc: Exception, headers: dict[str, str]
+    ) -> Reply:
+        if not isinstance(exc, EtcdError):
+            log.error("request %s %s failed", req.method, req.key, exc_info=exc)
+            exc = EtcdError(RAFT_INTERNAL, str(exc), 0)
+        self._counters.count_failed(label, exc.status)
+        return self._error(exc, headers)
+
+    def _event(self, event: Event, no_value: bool, headers: dict[str, str]) -> Reply:
         action = event.action
         headers["X-Etcd-Index"] = str(event.etcd_index)
         headers["X-Raft-Index"] = str(self._server.raft_index())
         headers["X-Raft-Term"] = str(self._server.raft_term())
         status = 201 if action == CREATE or (action == SET and event.prev_node is None) else 200
-        body = event_body(event, no_value and action in _STRIPPED_ACTIONS)
-        return web.Response(status=status, body=body, headers=headers)
+        return status, headers, event_body(event, no_value and action in _STRIPPED_ACTIONS)
 
     @staticmethod
-    def _error(exc: EtcdError, headers: dict[str, str]) -> web.Response:
+    def _error(exc: EtcdError, headers: dict[str, str]) -> Reply:
         headers["X-Etcd-Index"] = str(exc.index)
-        body = error_body(exc.code, exc.message, exc.cause, exc.index)
-        return web.Response(status=exc.status, body=body, headers=headers)
+        return exc.status, headers, error_body(exc.code, exc.message, exc.cause, exc.index)
 
     async def _watch(
         self, request: web.Request, req: KeysRequest, headers: dict[str, str]
@@ -254,7 +302,7 @@ class KeysHandler:
             watcher = self._server.store.watch(req.key, req.recursive, req.stream, req.wait_index)
         except EtcdError as exc:
             self._counters.count_failed("GET", exc.status)
-            return self._error(exc, headers)
+            return _response(self._error(exc, headers))
         loop = asyncio.get_running_loop()
         wakeup: asyncio.Future[None] | None = None
 
@@ -296,24 +344,58 @@ class KeysHandler:
         return body
 
 
-async def _read_form(request: web.Request, method: str, query: str) -> Form:
-    """Go's `ParseForm`: urlencoded body values (PUT/POST only) before query values; the first
-    error (body first) is a 210."""
+def _response(reply: Reply) -> web.Response:
+    status, headers, body = reply
+    return web.Response(status=status, body=body, headers=headers)
+
+
+def wants_body(method: str, content_type: str | None) -> bool:
+    """Go's `ParseForm` reads a body only for PUT and POST with the urlencoded media type."""
+    if method != "PUT" and method != "POST":
+        return False
+    try:
+        return media_type(content_type or _NO_TYPE) == _URLENCODED
+    except FormError:
+        return False
+
+
+async def _read_body(request: web.Request) -> bytes:
+    """The body, or 210 once it exceeds Go's 10 MiB form limit."""
+    body = bytearray()
+    while len(body) <= MAX_FORM_SIZE:
+        chunk = await request.content.read(MAX_FORM_SIZE + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
+    if len(body) > MAX_FORM_SIZE:
+        raise _request_error(INVALID_FORM, "http: POST too large")
+    return bytes(body)
+
+
+def _parse(
+    method: str, key_path: str, query: str, content_type: str | None, body: bytes
+) -> KeysRequest:
+    rest = key_path[len(PREFIX) :]
+    if rest.endswith("/"):
+        rest = rest[:-1]
+    key = rest or "/"
+    if not query and method != "PUT" and method != "POST":
+        return KeysRequest(method, key)
+    return parse_request(method, key, read_form(method, content_type, body, query))
+
+
+def read_form(method: str, content_type: str | None, body: bytes, query: str) -> Form:
+    """Go's `ParseForm`: urlencoded body values (PUT/POST only, `body` already read when
+    `wants_body`) before query values; the first error (body first) is a 210."""
     form: Form = {}
     error = None
-    if method in ("PUT", "POST"):
+    if method == "PUT" or method == "POST":
         try:
-            kind = media_type(request.headers.get("Content-Type") or "application/octet-stream")
+            kind = media_type(content_type or _NO_TYPE)
         except FormError as exc:
             error = str(exc)
             kind = ""
         if kind == _URLENCODED:
-            body = bytearray()
-            while len(body) <= MAX_FORM_SIZE:
-                chunk = await request.content.read(MAX_FORM_SIZE + 1 - len(body))
-                if not chunk:
-                    break
-                body += chunk
             if len(body) > MAX_FORM_SIZE:
                 raise _request_error(INVALID_FORM, "http: POST too large")
             error = parse_query(body.decode("utf-8", "surrogateescape"), form)

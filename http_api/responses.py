@@ -12,6 +12,8 @@ JSON = "application/json"
 TEXT = "text/plain; charset=utf-8"
 
 Headers = Mapping[str, str]
+# Status, headers and body: what both the aiohttp path and the fast lane write out.
+Reply = tuple[int, dict[str, str], bytes]
 
 
 def text_error(status: int, text: str, headers: Headers, allow: str | None = None) -> web.Response:

@@ -1,0 +1,152 @@
+"""The fast lane: a connection's plain `/v2/keys` requests answered straight from the bytes
+received. aiohttp spends a task, a request and a response object and several loop iterations
+on every request, more CPU than a local GET itself; the lane spends one parse and one write.
+
+A connection starts in the lane. At the first request the lane does not serve (another path,
+a watch, auth, anything `wire.frame` calls OTHER) it passes, with every byte not yet answered,
+to aiohttp for good, so the two never answer on one connection at the same time and responses
+keep the order of the requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
+
+from http_api.responses import Reply
+from http_api.wire import MAX_BODY, MAX_HEAD, Head, frame, render
+
+__all__ = ["FastLane", "LaneClient"]
+
+# Unanswered pipelined bytes the lane holds before it stops reading from the client.
+_MAX_PENDING = MAX_HEAD + MAX_BODY
+
+
+class LaneClient(Protocol):
+    def lane_reply(self, head: Head, body: bytes) -> Reply | Coroutine[Any, Any, Reply] | None:
+        """The reply, the coroutine that makes it, or None: not for the lane."""
+
+
+class FastLane:
+    """One connection's lane; `handoff(data)` gives the connection to aiohttp with `data`."""
+
+    def __init__(
+        self,
+        client: LaneClient,
+        transport: asyncio.Transport,
+        handoff: Callable[[bytes], None],
+        idle_timeout: float,
+    ) -> None:
+        self._client = client
+        self._transport = transport
+        self._handoff = handoff
+        self._loop = asyncio.get_running_loop()
+        self._pending = b""
+        self._busy = False
+        self._head_only = False
+        self._closed = False
+        self._read_paused = False
+        self._write_paused = False
+        self._idle_timeout = idle_timeout
+        self._last_active = self._loop.time()
+        self._idle_handle = (
+            self._loop.call_at(self._last_active + idle_timeout, self._check_idle)
+            if idle_timeout > 0
+            else None
+        )
+
+    def feed(self, data: bytes) -> None:
+        self._pending = self._pending + data if self._pending else data
+        self._pump()
+
+    def close(self) -> None:
+        """The connection is gone (or handed off): a reply still being made is dropped."""
+        self._closed = True
+        if self._idle_handle is not None:
+            self._idle_handle.cancel()
+            self._idle_handle = None
+
+    def pause_writing(self) -> None:
+        self._write_paused = True
+        self._flow()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        self._flow()
+
+    def _pump(self) -> None:
+        data = self._pending
+        start = 0
+        transport = self._transport
+        while not self._busy and not self._closed and start < len(data):
+            head = frame(data, start)
+            if head is None:
+                break
+            if (
+                not isinstance(head, Head)
+                or (reply := self._client.lane_reply(head, _body(data, head))) is None
+            ):
+                self._pending = b""
+                self.close()
+                self._resume_reading()
+                self._handoff(data[start:])
+                return
+            start = head.end
+            head_only = head.method == "HEAD"
+            if isinstance(reply, tuple):
+                status, headers, body = reply
+                transport.write(render(status, headers, body, head_only))
+            else:
+                self._busy = True
+                self._head_only = head_only
+                self._loop.create_task(reply).add_done_callback(self._finish)
+        self._pending = data[start:] if start else data
+        self._last_active = self._loop.time()
+        self._flow()
+
+    def _finish(self, task: asyncio.Task[Reply]) -> None:
+        self._busy = False
+        if self._closed:
+            return
+        if task.cancelled() or task.exception() is not None:
+            # Only a loop shutting down gets here: the keys handler turns failures into replies.
+            self._transport.close()
+            self.close()
+            return
+        status, headers, body = task.result()
+        self._transport.write(render(status, headers, body, self._head_only))
+        self._pump()
+
+    def _flow(self) -> None:
+        """Stop reading while the client does not read its replies or piles up requests."""
+        backlog = self._busy and len(self._pending) > _MAX_PENDING
+        if self._write_paused or backlog:
+            if not self._read_paused:
+                self._read_paused = True
+                self._transport.pause_reading()
+        else:
+            self._resume_reading()
+
+    def _resume_reading(self) -> None:
+        if self._read_paused:
+            self._read_paused = False
+            self._transport.resume_reading()
+
+    def _check_idle(self) -> None:
+        """Close a connection idle for the keep-alive timeout, as aiohttp would."""
+        self._idle_handle = None
+        if self._closed:
+            return
+        due = self._last_active + self._idle_timeout
+        if self._busy or self._loop.time() < due:
+            self._idle_handle = self._loop.call_at(
+                max(due, self._loop.time() + 1), self._check_idle
+            )
+            return
+        self.close()
+        self._transport.close()
+
+
+def _body(data: bytes, head: Head) -> bytes:
+    return data[head.body_start : head.end] if head.end > head.body_start else b""
