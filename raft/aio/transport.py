@@ -321,6 +321,17 @@ class _Peer:
         return self.url
 
 
+def _ready_writer(peer: _Peer) -> asyncio.StreamWriter | None:
+    """The writer of the peer's stream if it is up and takes more without waiting."""
+    conn = peer.conn
+    if peer.state != _UP or conn is None:
+        return None
+    transport = conn.writer.transport
+    if transport.is_closing() or transport.get_write_buffer_size() > HIGH_WATER:
+        return None
+    return conn.writer
+
+
 def _hex(value: int | None) -> str:
     return "none" if value is None else f"{value:x}"
 
@@ -469,6 +480,7 @@ class PeerTransport:
         peer per call through `on_unreachable`."""
         unreachable: set[int] = set()
         counters = self.counters
+        direct: dict[_Peer, tuple[asyncio.StreamWriter, list[bytes]]] = {}
         for msg in messages:
             peer = self._peers.get(msg.to)
             if peer is None:
@@ -488,8 +500,23 @@ class PeerTransport:
                     counters.failed += 1
                 unreachable.add(peer.id)
                 continue
+            writer = None if peer.queue else _ready_writer(peer)
+            if writer is not None:
+                frame = _encode(msg)
+                if frame is None:
+                    peer.failed += 1
+                    counters.failed += 1
+                else:
+                    direct.setdefault(peer, (writer, []))[1].append(frame)
+                continue
             peer.queue.append(msg)
             peer.wake.set()
+        for peer, (writer, frames) in direct.items():
+            # Written at once rather than by the pump: a loop iteration less on every hop of
+            # a write's round trip. The pump still owns the queue whenever one builds up.
+            writer.write(b"".join(frames))
+            peer.sent += len(frames)
+            counters.sent += len(frames)
         for peer_id in unreachable:
             self._report_unreachable(peer_id)
 

@@ -9,6 +9,7 @@ import time
 import pytest
 import uvloop
 
+from raft.aio import transport as transport_module
 from raft.aio.peer_frames import Accept, encode_control
 from raft.aio.transport import PeerTransport, PeerURLError
 from raft.messages import AppendEntries, AppendResponse, Heartbeat, InstallSnapshot
@@ -85,10 +86,40 @@ async def test_reconnects_after_peer_restart(make_member: MemberFactory) -> None
     assert a.transport.stats(2).failed >= 1
 
 
-async def test_queue_overflow_drops_and_reports(make_member: MemberFactory) -> None:
+async def test_a_writable_stream_is_written_at_once(make_member: MemberFactory) -> None:
+    """No queue and no pump in between while the socket takes more: even a burst far above
+    the queue bound goes out whole."""
+    a, b = await make_member(1, queue_size=10), await make_member(2)
+    connect(a, b)
+    await eventually(lambda: a.transport.stats(2).connected, "connection")
+    a.transport.send(heartbeats(1, 2, 150))
+    stats = a.transport.stats(2)
+    assert (stats.sent, stats.queued, stats.queue_drops) == (150, 0, 0)
+    await eventually(lambda: len(b.received) == 150, "the whole burst")
+
+
+async def test_writes_queue_behind_a_backed_up_stream_in_order(
+    make_member: MemberFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    a, b = await make_member(1), await make_member(2)
+    connect(a, b)
+    await eventually(lambda: a.transport.stats(2).connected, "connection")
+    monkeypatch.setattr(transport_module, "HIGH_WATER", -1)
+    a.transport.send(heartbeats(1, 2, 30))
+    monkeypatch.undo()
+    a.transport.send([Heartbeat(2, 1, 1, commit=30 + i) for i in range(30)])
+    assert a.transport.stats(2).queued == 60, "nothing overtakes the queue"
+    await eventually(lambda: len(b.received) == 60, "the queued sixty")
+    assert [m.commit for m in b.received] == list(range(60))
+
+
+async def test_queue_overflow_drops_and_reports(
+    make_member: MemberFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a, b = await make_member(1, queue_size=100), await make_member(2)
     connect(a, b)
     await eventually(lambda: a.transport.stats(2).connected, "connection")
+    monkeypatch.setattr(transport_module, "HIGH_WATER", -1)
     a.transport.send(heartbeats(1, 2, 150))
     stats = a.transport.stats(2)
     assert (stats.queued, stats.queue_drops, stats.failed) == (100, 50, 50)
