@@ -321,6 +321,25 @@ class _Peer:
         return self.url
 
 
+class _StreamSink(asyncio.Protocol):
+    """The protocol of an inbound stream once its handshake is done."""
+
+    def __init__(self, transport: asyncio.BaseTransport, receive: Callable[[bytes], bool]) -> None:
+        self._transport = transport
+        self._receive = receive
+        self.closed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.failed = False
+
+    def data_received(self, data: bytes) -> None:
+        if not self.failed and not self._receive(data):
+            self.failed = True
+            self._transport.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+
+
 def _ready_writer(peer: _Peer) -> asyncio.StreamWriter | None:
     """The writer of the peer's stream if it is up and takes more without waiting."""
     conn = peer.conn
@@ -792,13 +811,20 @@ class PeerTransport:
             log.exception("peer: on_message failed for %s", type(msg).__name__)
 
     async def _serve_stream(self, conn: _Conn, hello: Hello) -> None:
+        """Deliver the peer's messages from the socket's own callback: no reader task wakes
+        between a frame's arrival and raft. The dialer sends nothing after its Hello until our
+        Accept, which has just been written, so no byte is left in the stream reader."""
         decoder = conn.decoder
-        reader = conn.reader
         writer = conn.writer
+        transport = writer.transport
         counters = self.counters
         remote = hello.from_id
         me = self.member_id
-        while True:
+
+        def receive(data: bytes) -> bool:
+            """False once the stream must end (the reason is logged and counted)."""
+            if data:
+                decoder.receive_data(data)
             for event in decoder:
                 if isinstance(event, Message):
                     if event.frm != remote:
@@ -809,19 +835,22 @@ class PeerTransport:
                         self._deliver(event)
                 elif type(event) is Ping:
                     writer.write(encode_control(Pong(event.seq)))
-                    if writer.transport.get_write_buffer_size() > HIGH_WATER:
+                    if transport.get_write_buffer_size() > HIGH_WATER:
                         self._malformed(conn, remote, "pings flood in but pongs are not read")
-                        return
+                        return False
                 else:
                     reason = event.reason if isinstance(event, BadFrame) else type(event).__name__
                     self._malformed(conn, remote, f"bad frame on stream: {reason}")
-                    return
-            data = await reader.read(READ_CHUNK)
-            if not data:
-                if decoder.buffered:
-                    self._malformed(conn, remote, "truncated frame")
-                return
-            decoder.receive_data(data)
+                    return False
+            return True
+
+        if not receive(b""):
+            return
+        sink = _StreamSink(transport, receive)
+        transport.set_protocol(sink)
+        await sink.closed
+        if not sink.failed and decoder.buffered:
+            self._malformed(conn, remote, "truncated frame")
 
     async def _serve_snapshot(self, conn: _Conn, hello: Hello) -> None:
         try:
