@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from http_api.form import read_at_most
 from http_api.gojson import decode, error_body, quote
 from http_api.protocol import KeysServer
 from http_api.responses import Headers, json_body, message, method_not_allowed
@@ -406,7 +407,7 @@ class AuthHandler:
             await self._delete(USERS, name, f"User {name} does not exist")
             return json_body(200, b"", headers)
         try:
-            body = decode_user(await _read_body(request))
+            body = decode_user(await read_at_most(request.content, _MAX_BODY))
         except _BadJSON:
             return message(400, "Invalid JSON in request body.", headers)
         if body.name != name:
@@ -483,7 +484,7 @@ class AuthHandler:
             await self._delete(ROLES, name, f"Role {name} doesn't exist.")
             return json_body(200, b"", headers)
         try:
-            body = decode_role(await _read_body(request))
+            body = decode_role(await read_at_most(request.content, _MAX_BODY))
         except _BadJSON:
             return message(400, "Invalid JSON in request body.", headers)
         if body.name != name:
@@ -545,16 +546,6 @@ class AuthHandler:
 async def _hash(password: str) -> str:
     """The KDF runs off the event loop; the salt is drawn here, on the receiving member."""
     return await asyncio.to_thread(auth.hash_password, password, secrets.token_bytes(16))
-
-
-async def _read_body(request: web.Request) -> bytes:
-    body = bytearray()
-    while len(body) <= _MAX_BODY:
-        chunk = await request.content.read(_MAX_BODY + 1 - len(body))
-        if not chunk:
-            break
-        body += chunk
-    return bytes(body)
 
 
 def _ok(status: int, text: str, headers: Headers) -> web.Response:

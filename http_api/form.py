@@ -8,8 +8,12 @@ way (`gojson.decode`): invalid UTF-8 survives until the JSON encoder renders it 
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
 from http_api.gojson import decode
+
+if TYPE_CHECKING:
+    from aiohttp import StreamReader
 
 _HEX = frozenset("0123456789abcdefABCDEF")
 _BOOLS = {
@@ -143,3 +147,14 @@ _TSPECIALS = frozenset('()<>@,;:\\"/[]?= ')
 
 def _is_token(text: str) -> bool:
     return bool(text) and all(0x20 < ord(c) < 0x7F and c not in _TSPECIALS for c in text)
+
+
+async def read_at_most(content: StreamReader, limit: int) -> bytes:
+    """The body, cut at `limit + 1` bytes: enough to tell that it exceeds `limit`."""
+    body = bytearray()
+    while len(body) <= limit:
+        chunk = await content.read(limit + 1 - len(body))
+        if not chunk:
+            break
+        body += chunk
+    return bytes(body)

@@ -12,7 +12,15 @@ from typing import Any
 from aiohttp import web
 
 from http_api.auth import NO_AUTH, Auth
-from http_api.form import Form, FormError, media_type, parse_bool, parse_query, parse_uint
+from http_api.form import (
+    Form,
+    FormError,
+    media_type,
+    parse_bool,
+    parse_query,
+    parse_uint,
+    read_at_most,
+)
 from http_api.gojson import error_body, event_body
 from http_api.metrics import HttpCounters
 from http_api.protocol import KeysServer
@@ -361,15 +369,10 @@ def wants_body(method: str, content_type: str | None) -> bool:
 
 async def _read_body(request: web.Request) -> bytes:
     """The body, or 210 once it exceeds Go's 10 MiB form limit."""
-    body = bytearray()
-    while len(body) <= MAX_FORM_SIZE:
-        chunk = await request.content.read(MAX_FORM_SIZE + 1 - len(body))
-        if not chunk:
-            break
-        body += chunk
+    body = await read_at_most(request.content, MAX_FORM_SIZE)
     if len(body) > MAX_FORM_SIZE:
         raise _request_error(INVALID_FORM, "http: POST too large")
-    return bytes(body)
+    return body
 
 
 def _parse(

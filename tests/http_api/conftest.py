@@ -44,14 +44,20 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-async def server(tmp_path) -> AsyncIterator[EtcdServer]:
-    member = EtcdServer(_config(str(tmp_path / "n1.etcd"), _free_port()), wal_segment_size=1 << 20)
+async def start_member(data_dir: str) -> EtcdServer:
+    """n1, started, published and with its cluster version decided."""
+    member = EtcdServer(_config(data_dir, _free_port()), wal_segment_size=1 << 20)
     await member.start()
     async with asyncio.timeout(10):
         await member.wait_published()
         while member.cluster_version() is None:
             await asyncio.sleep(0.005)
+    return member
+
+
+@pytest.fixture
+async def server(tmp_path) -> AsyncIterator[EtcdServer]:
+    member = await start_member(str(tmp_path / "n1.etcd"))
     yield member
     await member.stop()
 

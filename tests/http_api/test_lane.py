@@ -15,7 +15,7 @@ from aiohttp import web
 from http_api.app import make_server
 from http_api.wire import MAX_BODY, MAX_HEAD, OTHER, Head, frame, render
 from pyetcd.server import EtcdServer
-from tests.http_api.conftest import _config, _free_port
+from tests.http_api.conftest import start_member
 
 GET = b"GET /v2/keys/a HTTP/1.1\r\nHost: x\r\n\r\n"
 
@@ -145,16 +145,6 @@ async def lane_port(server: EtcdServer) -> AsyncIterator[int]:
     await runner.cleanup()
 
 
-async def _member(tmp_path, name: str) -> EtcdServer:
-    member = EtcdServer(_config(str(tmp_path / name), _free_port()), wal_segment_size=1 << 20)
-    await member.start()
-    async with asyncio.timeout(10):
-        await member.wait_published()
-        while member.cluster_version() is None:
-            await asyncio.sleep(0.005)
-    return member
-
-
 SEQUENCE: list[tuple[bytes, bool]] = [
     (put("a", "value=1"), False),
     (GET, False),
@@ -205,7 +195,7 @@ async def _answers(port: int) -> list[Reply]:
 async def test_the_lane_answers_as_the_aiohttp_path_does(tmp_path) -> None:
     """Two identical fresh members, one served with the lane and one without, get the same
     requests: the same statuses, headers (but Date and aiohttp's Server) and bodies."""
-    members = [await _member(tmp_path, "lane"), await _member(tmp_path, "aiohttp")]
+    members = [await start_member(str(tmp_path / name)) for name in ("lane", "aiohttp")]
     runners = []
     try:
         lane_runner, lane_port = await _serve(members[0], cors=("http://o",))
