@@ -584,6 +584,11 @@ class PeerTransport:
                     reason = await self._pump(peer, conn)
                 except _CONN_ERRORS as exc:
                     reason = _why(exc)
+                except Exception as exc:
+                    # Whatever it was, this peer's task must live on and redial: a dead task
+                    # would cut the peer off for good, silently.
+                    log.exception("peer: stream to %x failed unexpectedly", peer.id)
+                    reason = f"unexpected error: {exc!r}"
                 finally:
                     peer.conn = None
                     conn.close()
@@ -633,6 +638,9 @@ class PeerTransport:
             while True:
                 if replies.done():
                     return replies.result()
+                if transport.is_closing():
+                    # Lost before the reply reader noticed: uvloop would refuse the write.
+                    return "connection closed"
                 now = loop.time()
                 if now >= next_ping:
                     if peer.ping_sent is not None:

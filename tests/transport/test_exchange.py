@@ -12,9 +12,9 @@ import uvloop
 from raft.aio import transport as transport_module
 from raft.aio.peer_frames import Accept, encode_control
 from raft.aio.transport import PeerTransport, PeerURLError
-from raft.messages import AppendEntries, AppendResponse, Heartbeat, InstallSnapshot
+from raft.messages import AppendEntries, AppendResponse, Heartbeat, InstallSnapshot, Message
 from raft.types import ConfState, Entry, Snapshot, SnapshotMeta
-from tests.transport.conftest import Member, MemberFactory, connect, eventually
+from tests.transport.conftest import WAIT, Member, MemberFactory, connect, eventually
 
 
 def heartbeats(frm: int, to: int, count: int, term: int = 1) -> list[Heartbeat]:
@@ -363,3 +363,37 @@ async def test_silent_peer_is_declared_down_by_ping_timeout(make_member: MemberF
         server.close()
         await a.transport.stop()
         await server.wait_closed()
+
+
+def test_a_stream_closed_under_the_pump_is_redialled_under_uvloop() -> None:
+    """uvloop refuses writes to a closed transport with RuntimeError: the pump must see the
+    closed stream before writing, or the peer's task dies and the peer stays cut off for good
+    (found by the kill -9 failover test: a member never redialled a restarted leader)."""
+
+    async def scenario() -> None:
+        received: list[Message] = []
+        a = PeerTransport(
+            1, 7, lambda m: None, lambda p: None, lambda p, ok: None, backoff=(0.01, 0.05)
+        )
+        b = PeerTransport(2, 7, received.append, lambda p: None, lambda p, ok: None)
+        try:
+            await a.start(["http://127.0.0.1:0"])
+            await b.start(["http://127.0.0.1:0"])
+            peers = {1: tuple(a.bound_urls), 2: tuple(b.bound_urls)}
+            a.set_peers(peers)
+            b.set_peers(peers)
+            await eventually(lambda: a.stats(2).connected, "the stream")
+            for attempt in range(3):
+                a._peers[2].conn.writer.transport.abort()  # type: ignore[union-attr]
+                mark = 100 + attempt
+                deadline = time.monotonic() + WAIT
+                while not any(m.commit == mark for m in received):
+                    if time.monotonic() > deadline:
+                        pytest.fail(f"no delivery after abort {attempt}")
+                    a.send([Heartbeat(2, 1, 1, commit=mark)])
+                    await asyncio.sleep(0.01)
+        finally:
+            await a.stop()
+            await b.stop()
+
+    uvloop.run(scenario())
