@@ -717,6 +717,9 @@ class PeerTransport:
                     conn.close()
         except (*_CONN_ERRORS, PeerURLError) as exc:
             log.warning("peer: snapshot to %x at %s failed: %s", peer.id, url, _why(exc))
+        except Exception:
+            # Raft must hear the outcome whatever happened, or the follower waits for good.
+            log.exception("peer: snapshot to %x at %s failed unexpectedly", peer.id, url)
         if ok:
             self.counters.snapshots_sent += 1
         else:

@@ -241,6 +241,23 @@ async def test_snapshot_to_unreachable_peer_fails(make_member: MemberFactory) ->
     assert a.transport.counters.snapshots_failed == 1
 
 
+async def test_snapshot_outcome_is_reported_whatever_fails(
+    make_member: MemberFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unexpected error (uvloop's RuntimeError on a closed transport, say) is still a
+    failed snapshot for raft, never a silently dead task."""
+
+    async def broken_dial(*args: object) -> None:
+        raise RuntimeError("unable to perform operation: the handler is closed")
+
+    a, b = await make_member(1), await make_member(2)
+    connect(a, b)
+    monkeypatch.setattr(transport_module, "_dial", broken_dial)
+    a.transport.send([big_snapshot(2, 1, 1024)])
+    await eventually(lambda: bool(a.snapshot_status), "the snapshot status")
+    assert a.snapshot_status == [(2, False)]
+
+
 async def test_throughput_of_small_messages(make_member: MemberFactory) -> None:
     a, b = await make_member(1), await make_member(2)
     connect(a, b)
