@@ -3,9 +3,12 @@
 Inputs (ticks, peer messages, proposals, reads, conf changes, transfers, reports) are queued and
 drained in batches. Each Ready is persisted on a single-thread executor, so the event loop never
 blocks and whatever arrives during an fsync forms the next batch (group commit); only then are
-its messages sent and its committed entries applied, in order, on the loop. Any failure to
-persist (a failed fsync, a WAL write error) is fatal: durability is unknown, the node stops and
-every pending request fails with NodeStopped.
+its messages sent and its committed entries applied, in order, on the loop. A Ready whose only
+durable change is the commit index skips the executor: raft needs term, vote and entries
+durable, never the commit index (a restarted member learns it again), so that hard state is
+written with the next persisted Ready, or on close. Any failure to persist (a failed fsync, a
+WAL write error) is fatal: durability is unknown, the node stops and every pending request
+fails with NodeStopped.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
+from functools import partial
 from typing import Protocol, TypeVar
 
 from raft.aio import snap
@@ -36,6 +40,7 @@ from raft.types import (
     ConfState,
     Entry,
     EntryKind,
+    HardState,
     ReadState,
     Role,
     Snapshot,
@@ -106,7 +111,11 @@ class _State(Enum):
 
 
 Send = Callable[[Sequence[Message]], None]
-_Input = tuple[Callable[[], None], "asyncio.Future[None] | None"]
+# Told the outcome of an input when the raft task ran it: None, or the RaftError it raised.
+Report = Callable[[RaftError | None], None]
+_Input = tuple[Callable[[], None], Report | None]
+# A linearizable read waiting for its read point, and the loop time it gives up at.
+_Reader = tuple["asyncio.Future[int]", float]
 
 
 class AsyncRaftNode:
@@ -150,7 +159,8 @@ class AsyncRaftNode:
         self._inbox: list[_Input] = []
         self._ticks = 0
         self._solo_campaign = False
-        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup: asyncio.Future[None] | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"raft-{self.id:x}")
         self._tasks: list[asyncio.Task[None]] = []
         self._state = _State.NEW
@@ -161,8 +171,10 @@ class AsyncRaftNode:
         # Read contexts must stay unique at the leader across this member's restarts too.
         salt = (rng or random.SystemRandom()).getrandbits(64)
         self._ctx_prefix = struct.pack(">QQ", self.id, salt)
-        self._reads: dict[bytes, asyncio.Future[int]] = {}
+        self._read_batch: list[_Reader] | None = None
+        self._reads: dict[bytes, list[_Reader]] = {}
         self._ready_reads: list[ReadState] = []
+        self._unsaved_hard: HardState | None = None
         self._conf_waiters: dict[bytes, list[asyncio.Future[ConfState]]] = {}
         self._leader_waiters: list[tuple[int, asyncio.Future[None]]] = []
         self._persist_count = 0
@@ -176,6 +188,7 @@ class AsyncRaftNode:
         Restores the application from the boot snapshot first, if there is one."""
         if self._state is not _State.NEW:
             raise RuntimeError("start() may be called once")
+        self._loop = asyncio.get_running_loop()
         if bootstrap:
             self._raw.bootstrap(bootstrap)
         if self._boot.snapshot is not None:
@@ -246,11 +259,21 @@ class AsyncRaftNode:
             raise TypeError(f"proposal data must be bytes, got {type(data).__name__}")
         await self._call(lambda: self._raw.propose(data))
 
+    def propose_nowait(self, data: bytes, report: Report) -> None:
+        """`propose` for callers that need no await: the raft task's next batch calls `report`
+        with None (appended or forwarded) or ProposalDropped, or NodeStopped if the node stops
+        first. Raises NodeStopped at once if the node is not running."""
+        if type(data) is not bytes:
+            raise TypeError(f"proposal data must be bytes, got {type(data).__name__}")
+        if self._state is not _State.RUNNING:
+            raise self._stopped_error()
+        self._submit(partial(self._raw.propose, data), report)
+
     async def propose_conf_change(self, cc: ConfChange, timeout: float | None = None) -> ConfState:
         """Returns the ConfState once the change is applied here. Raises ConfigError for an
         invalid change, ProposalDropped, TimeoutError, NodeStopped."""
         key = encode_conf_change(cc)
-        waiter: asyncio.Future[ConfState] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[ConfState] = self._running_loop().create_future()
         self._conf_waiters.setdefault(key, []).append(waiter)
         try:
             await self._call(lambda: self._raw.propose_conf_change(cc))
@@ -266,21 +289,26 @@ class AsyncRaftNode:
     async def read_index(self, timeout: float) -> int:
         """A linearizable read point: returns once this node has applied at least the index the
         leader confirmed, so the caller may read its local state at once. Raises NotLeader
-        (none known), TimeoutError (e.g. leadership changed meanwhile), NodeStopped."""
-        ctx = self._ctx_prefix + struct.pack(">Q", next(self._ctx_seq))
-        waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        self._reads[ctx] = waiter
-        try:
-            async with asyncio.timeout(timeout):
-                await self._call(lambda: self._raw.read_index(ctx))
-                return await waiter
-        finally:
-            self._reads.pop(ctx, None)
+        (none known), TimeoutError (after `timeout`, checked every tick; e.g. leadership
+        changed meanwhile), NodeStopped.
+
+        Concurrent reads share one request to the core: a read joins the request that has not
+        been issued yet, never one already issued, whose read point may predate the read."""
+        if self._state is not _State.RUNNING:
+            raise self._stopped_error()
+        loop = self._running_loop()
+        waiter: asyncio.Future[int] = loop.create_future()
+        batch = self._read_batch
+        if batch is None:
+            batch = self._read_batch = []
+            self._submit(self._issue_read, None)
+        batch.append((waiter, loop.time() + timeout))
+        return await waiter
 
     async def transfer_leadership(self, to: int, timeout: float) -> None:
         """Returns once `to` leads (as seen here). Raises ConfigError (not a voter), NotLeader,
         TimeoutError, NodeStopped."""
-        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[None] = self._running_loop().create_future()
         entry = (to, waiter)
         self._leader_waiters.append(entry)
         try:
@@ -323,16 +351,28 @@ class AsyncRaftNode:
 
     # -- the raft task --------------------------------------------------------------------------
 
-    def _submit(self, fn: Callable[[], None], done: asyncio.Future[None] | None) -> None:
-        self._inbox.append((fn, done))
-        self._wake.set()
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop cached by start(): asking asyncio for it costs a getpid() call each time."""
+        loop = self._loop
+        if loop is None:
+            raise self._stopped_error()
+        return loop
+
+    def _submit(self, fn: Callable[[], None], report: Report | None) -> None:
+        self._inbox.append((fn, report))
+        self._wake()
+
+    def _wake(self) -> None:
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
 
     async def _call(self, fn: Callable[[], None]) -> None:
         """Run `fn` in the raft task's next batch and re-raise the RaftError it raised."""
         if self._state is not _State.RUNNING:
             raise self._stopped_error()
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._submit(fn, done)
+        done: asyncio.Future[None] = self._running_loop().create_future()
+        self._submit(fn, partial(_settle, done))
         await done
 
     async def _tick_loop(self) -> None:
@@ -340,10 +380,11 @@ class AsyncRaftNode:
         while True:
             await asyncio.sleep(interval)
             self._ticks += 1
-            self._wake.set()
+            self._wake()
 
     async def _run(self) -> None:
         raw = self._raw
+        loop = self._running_loop()
         try:
             while self._state is _State.RUNNING:
                 self._drain()
@@ -354,8 +395,9 @@ class AsyncRaftNode:
                     self._solo_campaign = False
                     raw.campaign()
                     continue
-                await self._wake.wait()
-                self._wake.clear()
+                self._wakeup = loop.create_future()
+                await self._wakeup
+                self._wakeup = None
         except Exception as exc:
             self._fatal(exc)
 
@@ -366,26 +408,28 @@ class AsyncRaftNode:
         log.critical("raft node %x stopping on a fatal error: %s", self.id, exc)
         self._error = exc
         self._state = _State.FAILED
-        self._wake.set()
+        self._wake()
         self._tasks[1].cancel()
         self._fail_pending(self._stopped_error())
 
     def _drain(self) -> None:
         raw = self._raw
         ticks, self._ticks = self._ticks, 0
-        for _ in range(ticks):
-            raw.tick()
+        if ticks:
+            for _ in range(ticks):
+                raw.tick()
+            self._expire_reads()
         inbox, self._inbox = self._inbox, []
-        for fn, done in inbox:
-            if done is None:
+        for fn, report in inbox:
+            if report is None:
                 fn()
-            elif not done.done():
-                try:
-                    fn()
-                except RaftError as exc:
-                    done.set_exception(exc)
-                else:
-                    done.set_result(None)
+                continue
+            try:
+                fn()
+            except RaftError as exc:
+                report(exc)
+            else:
+                report(None)
 
     async def _handle_ready(self, rd: Ready) -> None:
         if rd.soft_state is not None:
@@ -396,12 +440,15 @@ class AsyncRaftNode:
         early = self._soft.role is Role.LEADER
         if early:
             self._send_messages(rd.messages)
-        if rd.snapshot is not None or rd.entries or rd.hard_state is not None:
-            loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._executor, self._persist, rd)
+        if rd.snapshot is not None or rd.entries or rd.must_sync:
+            hard = rd.hard_state if rd.hard_state is not None else self._unsaved_hard
+            self._unsaved_hard = None
+            await self._running_loop().run_in_executor(self._executor, self._persist, rd, hard)
             self._persist_count += 1
             if self._state not in (_State.RUNNING, _State.STOPPING):
                 return
+        elif rd.hard_state is not None:
+            self._unsaved_hard = rd.hard_state
         storage = self._storage
         if rd.snapshot is not None:
             storage.apply_snapshot(rd.snapshot)
@@ -426,11 +473,12 @@ class AsyncRaftNode:
             removed = self._removed
             self._send([m for m in messages if m.to not in removed] if removed else messages)
 
-    def _persist(self, rd: Ready) -> None:
-        """On the executor: snapshot file and marker first, then entries and hard state."""
+    def _persist(self, rd: Ready, hard: HardState | None) -> None:
+        """On the executor: snapshot file and marker first, then entries and hard state (the
+        Ready's, or a commit-only one deferred since)."""
         if rd.snapshot is not None:
             self._save_snapshot_file(rd.snapshot)
-        self._boot.wal.save(rd.hard_state, rd.entries, rd.must_sync)
+        self._boot.wal.save(hard, rd.entries, rd.must_sync)
 
     def _save_snapshot_file(self, snapshot: Snapshot) -> None:
         """On the executor: the file (synced) first, then its WAL marker makes it usable."""
@@ -474,18 +522,45 @@ class AsyncRaftNode:
             _resolve(waiters.pop(0), conf_state)
         return cc.node_id == self.id and self.id in self._removed
 
+    def _issue_read(self) -> None:
+        """In the raft task: hand the reads gathered so far to the core as one request."""
+        batch, self._read_batch = self._read_batch, None
+        if not batch:
+            return
+        ctx = self._ctx_prefix + struct.pack(">Q", next(self._ctx_seq))
+        try:
+            self._raw.read_index(ctx)
+        except RaftError as exc:
+            for waiter, _ in batch:
+                if not waiter.done():
+                    waiter.set_exception(exc)
+            return
+        self._reads[ctx] = batch
+
     def _release_reads(self, read_states: Sequence[ReadState]) -> None:
         applied = self._applied
         waiting = []
         for rs in (*self._ready_reads, *read_states):
-            waiter = self._reads.get(rs.ctx)
-            if waiter is None or waiter.done():
+            if rs.ctx not in self._reads:
                 continue
             if rs.index <= applied:
-                waiter.set_result(rs.index)
+                for waiter, _ in self._reads.pop(rs.ctx):
+                    _resolve(waiter, rs.index)
             else:
                 waiting.append(rs)
         self._ready_reads = waiting
+
+    def _expire_reads(self) -> None:
+        """On each tick: fail the reads past their deadline, forget requests nobody awaits (the
+        core never answers one whose leader changed)."""
+        now = self._running_loop().time()
+        for ctx, batch in list(self._reads.items()):
+            live = [reader for reader in batch if not reader[0].done()]
+            for waiter, deadline in live:
+                if deadline <= now:
+                    waiter.set_exception(TimeoutError())
+            if all(waiter.done() for waiter, _ in live):
+                del self._reads[ctx]
 
     def _notify_leader(self) -> None:
         for to, waiter in self._leader_waiters:
@@ -530,9 +605,13 @@ class AsyncRaftNode:
 
     def _fail_pending(self, exc: NodeStopped) -> None:
         inbox, self._inbox = self._inbox, []
+        for _, report in inbox:
+            if report is not None:
+                report(exc)
+        batch, self._read_batch = self._read_batch or [], None
+        reads, self._reads = self._reads, {}
         for waiter in (
-            *(done for _, done in inbox if done is not None),
-            *self._reads.values(),
+            *(w for w, _ in itertools.chain(batch, *reads.values())),
             *itertools.chain.from_iterable(self._conf_waiters.values()),
             *(w for _, w in self._leader_waiters),
         ):
@@ -542,7 +621,7 @@ class AsyncRaftNode:
     async def _close(self) -> None:
         if self._state is _State.RUNNING:
             self._state = _State.STOPPING
-            self._wake.set()
+            self._wake()
         if self._tasks:
             self._tasks[1].cancel()
         for task in (*self._tasks, self._snapshot_task):
@@ -551,12 +630,32 @@ class AsyncRaftNode:
                     await task
         self._state = _State.STOPPED
         self._fail_pending(self._stopped_error())
+        hard, self._unsaved_hard = self._unsaved_hard, None
         try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._boot.wal.close)
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._close_wal, hard)
         except Exception as exc:
             log.error("raft node %x: closing the WAL failed: %s", self.id, exc)
             self._error = self._error or exc
         self._executor.shutdown(wait=True)
+
+    def _close_wal(self, hard: HardState | None) -> None:
+        """On the executor: the deferred commit-only hard state (unless the WAL failed), then
+        close, which syncs."""
+        wal = self._boot.wal
+        try:
+            if hard is not None and self._error is None:
+                wal.save(hard, (), False)
+        finally:
+            wal.close()
+
+
+def _settle(done: asyncio.Future[None], exc: RaftError | None) -> None:
+    if done.done():
+        return
+    if exc is None:
+        done.set_result(None)
+    else:
+        done.set_exception(exc)
 
 
 def _resolve(waiter: asyncio.Future[T], value: T) -> None:

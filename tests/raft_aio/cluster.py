@@ -185,15 +185,17 @@ class Cluster:
         await wait_until(agreed, timeout, "no agreed leader")
         return next(n for i, n in self.nodes.items() if i not in self.cut and n.is_leader)
 
-    def crash(self, node_id: int) -> None:
-        """Kill a member without stop(): tasks cancelled, WAL never closed, then power lost."""
+    def crash(self, node_id: int, *, power_lost: bool = True) -> None:
+        """Kill a member without stop(): tasks cancelled, WAL never closed, then power lost
+        (or, without `power_lost`, a process kill: what was written stays, synced or not)."""
         node = self.nodes.pop(node_id)
         for task in node._tasks:
             task.cancel()
         node._executor.shutdown(wait=True)
-        fs = self.fs[node_id]
-        assert isinstance(fs, FaultyFS)
-        fs.power_cut()
+        if power_lost:
+            fs = self.fs[node_id]
+            assert isinstance(fs, FaultyFS)
+            fs.power_cut()
 
     async def stop(self) -> None:
         for node in list(self.nodes.values()):
