@@ -14,6 +14,7 @@ import random
 import ssl
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 
 from http_api.protocol import MembersError, ServerMetrics
 from pyetcd import gotime
@@ -36,7 +37,7 @@ from pyetcd.wait import Waiters
 from raft.aio.node import AsyncRaftNode, NodeOptions, NodeStopped
 from raft.aio.transport import ClientSSL, PeerTransport
 from raft.aio.wal import SEGMENT_SIZE
-from raft.errors import ConfigError, NotLeader, ProposalDropped
+from raft.errors import ConfigError, NotLeader, ProposalDropped, RaftError
 from raft.messages import AppendEntries, InstallSnapshot, Message
 from raft.types import ConfChange, ConfChangeKind, ConfState, Entry, Role
 from store.commands import (
@@ -133,6 +134,7 @@ class EtcdServer:
         self._member_id = 0
         self._cluster_id = 0
         self._node: AsyncRaftNode | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._transport: PeerTransport | None = None
         self._applier = Applier(Store(), Waiters(0, 0))
         self._start_time = clock()
@@ -165,6 +167,7 @@ class EtcdServer:
             self._config, segment_size=self._segment_size, client_ssl=self._peer_client_ssl
         )
         self._member_id, self._cluster_id = plan.member_id, plan.cluster_id
+        self._loop = asyncio.get_running_loop()
         now_ms = self._clock() // 1_000_000
         self._applier = Applier(Store(), Waiters(plan.member_id, now_ms))
         transport = PeerTransport(
@@ -292,6 +295,7 @@ class EtcdServer:
             if node.error is not None:
                 await self._halt(f"raft stopped: {node.error}")
                 return
+            self._expire_requests()
             self._observe_leader(node)
             self._track_connections()
             if not node.is_leader:
@@ -374,7 +378,14 @@ class EtcdServer:
             log.error("conf change at index %d not recorded in the store: %s", index, exc)
         else:
             _log_member_change(cc, cmd, self._cluster_id)
-        self._refresh_peers()
+        if cc.kind is ConfChangeKind.REMOVE and cc.node_id != self._member_id:
+            # A leader's last messages to the removed member, among them the commit that tells
+            # it it is removed, may still be queued in the transport, which drops a peer's
+            # queue with the peer: give them a heartbeat to go out.
+            interval = self._options.heartbeat_interval
+            self._running_loop().call_later(interval, self._refresh_peers)
+        else:
+            self._refresh_peers()
 
     def snapshot_data(self) -> bytes:
         return self.store.save()
@@ -462,6 +473,12 @@ class EtcdServer:
             raise RuntimeError("EtcdServer.start() was not called")
         return self._node
 
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        """The loop cached by start(): asking asyncio for it costs a getpid() call each time."""
+        if self._loop is None:
+            raise RuntimeError("EtcdServer.start() was not called")
+        return self._loop
+
     async def propose(self, cmd: Command) -> Event:
         event = await self._replicate(cmd)
         if event is None:
@@ -469,31 +486,49 @@ class EtcdServer:
         return event
 
     async def _replicate(self, cmd: Command) -> Event | None:
-        """Propose and wait for the apply; 300 after etcd's request timeout."""
-        node = self._running_node()
+        """Propose and wait for the apply; 300 after etcd's request timeout (`_expire_requests`).
+
+        The proposal goes to the raft task without a round trip back here: only a failure to
+        propose calls back (`_proposed`)."""
+        loop = self._running_loop()
         if self._stopping:
             raise _timeout(STOPPED)
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        request_id, done = self._applier.waiters.register()
-        data = encode_entry(request_id, cmd)
+        waiters = self._applier.waiters
+        done: asyncio.Future[Event | None] = loop.create_future()
+        request_id = waiters.register(done, loop.time())
         try:
-            async with asyncio.timeout(self.request_timeout):
-                while True:
-                    try:
-                        await node.propose(data)
-                        break
-                    except ProposalDropped:
-                        await asyncio.sleep(self._options.heartbeat_interval)
-                return await done
-        except TimeoutError:
-            self._proposals_failed += 1
-            raise self._timeout_error(start) from None
-        except NodeStopped:
-            self._proposals_failed += 1
-            raise _timeout(STOPPED) from None
+            self._propose(request_id, encode_entry(request_id, cmd))
+            return await done
         finally:
-            self._applier.waiters.cancel(request_id)
+            waiters.cancel(request_id)
+
+    def _propose(self, request_id: int, data: bytes) -> None:
+        if request_id not in self._applier.waiters:
+            return  # timed out or abandoned while a dropped proposal waited for its retry
+        try:
+            self._running_node().propose_nowait(data, partial(self._proposed, request_id, data))
+        except NodeStopped as exc:
+            self._proposed(request_id, data, exc)
+
+    def _proposed(self, request_id: int, data: bytes, exc: RaftError | None) -> None:
+        """A dropped proposal (no leader yet, a transfer) is retried each heartbeat until the
+        request times out; any other failure is NodeStopped and fails it at once."""
+        if exc is None:
+            return
+        if isinstance(exc, ProposalDropped):
+            interval = self._options.heartbeat_interval
+            self._running_loop().call_later(interval, self._propose, request_id, data)
+        elif request_id in self._applier.waiters:
+            self._proposals_failed += 1
+            self._applier.waiters.trigger(request_id, _timeout(STOPPED))
+
+    def _expire_requests(self) -> None:
+        """etcd's request timeout, swept every heartbeat: overdue writes get its 300."""
+        now = self._running_loop().time()
+        for done, start in self._applier.waiters.expire(now - self.request_timeout):
+            if not done.done():
+                self._proposals_failed += 1
+                done.set_exception(self._timeout_error(start))
 
     def _timeout_error(self, start: float) -> EtcdError:
         """etcd's reasons: a leader elected during the request, or lost connections."""
@@ -516,18 +551,23 @@ class EtcdServer:
         await self._read_index(self.request_timeout)
 
     async def _read_index(self, timeout: float) -> None:
+        """The node times the read out (no timer per request); without a leader, retry each
+        heartbeat until `timeout`."""
         node = self._running_node()
         if self._stopping:
             raise _timeout(STOPPED)
-        start = asyncio.get_running_loop().time()
+        loop = self._running_loop()
+        start = loop.time()
+        deadline = start + timeout
         try:
-            async with asyncio.timeout(timeout):
-                while True:
-                    try:
-                        await node.read_index(timeout)
-                        return
-                    except NotLeader:
-                        await asyncio.sleep(self._options.heartbeat_interval)
+            while True:
+                try:
+                    await node.read_index(deadline - loop.time())
+                    return
+                except NotLeader:
+                    await asyncio.sleep(self._options.heartbeat_interval)
+                    if loop.time() >= deadline:
+                        raise TimeoutError from None
         except TimeoutError:
             raise self._timeout_error(start) from None
         except NodeStopped:

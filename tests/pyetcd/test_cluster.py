@@ -167,6 +167,8 @@ async def test_no_quorum_times_out_with_300_and_unhealthy(cluster: Cluster) -> N
         await survivor.propose(_set(survivor, "/q", "1"))
     assert caught.value.code == 300
     assert caught.value.cause.startswith("etcdserver: request timed out")
+    metrics = survivor.server_metrics()
+    assert metrics is not None and (metrics.proposals_failed, metrics.proposals_pending) == (1, 0)
     with pytest.raises(EtcdError):
         await survivor.linearizable_read()
     assert not await survivor.health()

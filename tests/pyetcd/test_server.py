@@ -19,6 +19,7 @@ from pyetcd.server import EtcdServer
 from pyetcd.wait import Waiters
 from store.commands import BadCommand, Create, Set
 from store.errors import EtcdError
+from store.event import Event
 from store.store import Store
 from tests.pyetcd.harness import SEGMENT, free_ports, make_config, wait_until
 
@@ -280,9 +281,24 @@ def test_rfc3339nano_in_the_local_zone(monkeypatch: pytest.MonkeyPatch, tz: str,
 
 async def test_request_ids_carry_the_member_and_never_repeat() -> None:
     waiters = Waiters(0x2E1259D415F2A040, T0 // 1_000_000)
-    first, done = waiters.register()
-    second, _ = waiters.register()
+    done: asyncio.Future[Event | None] = asyncio.get_running_loop().create_future()
+    first = waiters.register(done, 0.0)
+    second = waiters.register(asyncio.get_running_loop().create_future(), 0.0)
     assert first >> 48 == 0xA040 and second == first + 1
     waiters.trigger(first ^ (1 << 60), EtcdError(100))
     assert not done.done(), "an entry proposed by another member wakes nobody here"
     assert len(waiters) == 2
+
+
+async def test_overdue_waiters_are_swept_in_start_order() -> None:
+    waiters = Waiters(1, T0 // 1_000_000)
+    loop = asyncio.get_running_loop()
+    starts = (1.0, 2.0, 2.0, 3.0)
+    futures = [loop.create_future() for _ in starts]
+    ids = [waiters.register(future, start) for future, start in zip(futures, starts, strict=True)]
+    waiters.cancel(ids[0])
+    assert waiters.expire(0.5) == []
+    assert waiters.expire(2.0) == [(futures[1], 2.0), (futures[2], 2.0)]
+    assert ids[3] in waiters and ids[1] not in waiters and len(waiters) == 1
+    waiters.trigger(ids[1], EtcdError(100))
+    assert not futures[1].done(), "an expired waiter is no longer triggered"
