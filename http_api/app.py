@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import re
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from aiohttp import web
@@ -18,7 +18,7 @@ from aiohttp.http_exceptions import BadHttpMethod
 from http_api import members, status
 from http_api.auth import PREFIX as AUTH_PREFIX
 from http_api.auth import Auth, AuthHandler, CertUser
-from http_api.keys import MAX_FORM_SIZE, KeysHandler
+from http_api.keys import MAX_FORM_SIZE, KeysHandler, Pending
 from http_api.keys import PREFIX as KEYS_PREFIX
 from http_api.lane import FastLane
 from http_api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
@@ -94,7 +94,7 @@ class _Client:
             return _cors(origin)
         return {}
 
-    def lane_reply(self, head: Head, body: bytes) -> Reply | Coroutine[Any, Any, Reply] | None:
+    def lane_reply(self, head: Head, body: bytes) -> Reply | Pending | None:
         """The fast lane's request, routed as `dispatch` routes it: `/v2/keys` only."""
         try:
             target = parse_target(head.target)

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from aiohttp import web
@@ -83,6 +84,19 @@ class KeysRequest:
     refresh: bool | None = None
     ttl: int | None = None
     no_value_on_success: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """A reply that waits for the cluster: `finish(future)` makes it once `future` is done."""
+
+    future: asyncio.Future[Any]
+    finish: Callable[[asyncio.Future[Any]], Reply]
+
+
+def _task_reply(task: asyncio.Future[Any]) -> Reply:
+    reply: Reply = task.result()
+    return reply
 
 
 def _request_error(code: int, cause: str) -> EtcdError:
@@ -196,6 +210,7 @@ class KeysHandler:
         # Every watcher of a write is handed the same Event object, one after another: encode
         # it once for all of them.
         self._watched: tuple[Event | None, bytes] = (None, b"")
+        self._running: asyncio.AbstractEventLoop | None = None
 
     async def handle(
         self, request: web.Request, path: str, query: str, cors: Headers
@@ -217,9 +232,11 @@ class KeysHandler:
         if req.wait and not req.quorum:
             return await self._watch(request, req, headers)
         reply = self._serve(req, headers)
-        if not isinstance(reply, tuple):
-            # A client that goes away must not cancel a write already proposed.
-            reply = await asyncio.shield(reply)
+        if isinstance(reply, Pending):
+            # Unlike awaiting it, `wait` never cancels the future: a client that goes away
+            # must not cancel a write already proposed.
+            await asyncio.wait((reply.future,))
+            reply = reply.finish(reply.future)
         return _response(reply)
 
     def lane(
@@ -230,9 +247,9 @@ class KeysHandler:
         content_type: str | None,
         body: bytes,
         cors: Headers,
-    ) -> Reply | Coroutine[Any, Any, Reply] | None:
-        """The reply (or the coroutine that makes it) to a request of one of METHODS whose body
-        is already read; None for what only `handle` serves: auth checks and watches."""
+    ) -> Reply | Pending | None:
+        """The reply (or what it waits for) to a request of one of METHODS whose body is
+        already read; None for what only `handle` serves: auth checks and watches."""
         if self._auth.enabled():
             return None
         headers = self._headers(cors)
@@ -250,34 +267,46 @@ class KeysHandler:
         headers["X-Etcd-Cluster-Id"] = self._cluster_id
         return headers
 
-    def _serve(
-        self, req: KeysRequest, headers: dict[str, str]
-    ) -> Reply | Coroutine[Any, Any, Reply]:
-        """A plain read is answered at once; a write or quorum read needs the cluster."""
+    def _serve(self, req: KeysRequest, headers: dict[str, str]) -> Reply | Pending:
+        """A plain read is answered at once; a write or quorum read waits for the cluster."""
         method = req.method
+        server = self._server
         if req.quorum and method == "GET":
             self._counters.count_received("QGET")
-            return self._replicated(req, "QGET", headers)
+            task = self._loop().create_task(self._quorum_read(req, headers))
+            return Pending(task, _task_reply)
         self._counters.count_received(method)
-        if method != "GET" and method != "HEAD":
-            return self._replicated(req, method, headers)
-        server = self._server
         try:
+            if method != "GET" and method != "HEAD":
+                future = server.submit(command_for(req, server.now()))
+                return Pending(future, partial(self._written, req, headers))
             event = server.store.get(req.key, req.recursive, req.sorted, server.now())
         except Exception as exc:
             return self._failure(req, method, exc, headers)
         return self._event(event, req.no_value_on_success, headers)
 
-    async def _replicated(self, req: KeysRequest, label: str, headers: dict[str, str]) -> Reply:
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._running
+        if loop is None:
+            loop = self._running = asyncio.get_running_loop()
+        return loop
+
+    async def _quorum_read(self, req: KeysRequest, headers: dict[str, str]) -> Reply:
         server = self._server
         try:
-            if label == "QGET":
-                await server.linearizable_read()
-                event = server.store.get(req.key, req.recursive, req.sorted, server.now())
-            else:
-                event = await server.propose(command_for(req, server.now()))
+            await server.linearizable_read()
+            event = server.store.get(req.key, req.recursive, req.sorted, server.now())
         except Exception as exc:
-            return self._failure(req, label, exc, headers)
+            return self._failure(req, "QGET", exc, headers)
+        return self._event(event, req.no_value_on_success, headers)
+
+    def _written(
+        self, req: KeysRequest, headers: dict[str, str], future: asyncio.Future[Any]
+    ) -> Reply:
+        try:
+            event = future.result()
+        except Exception as exc:
+            return self._failure(req, req.method, exc, headers)
         return self._event(event, req.no_value_on_success, headers)
 
     def _failure(

@@ -11,9 +11,10 @@ keep the order of the requests.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Any, Protocol
 
+from http_api.keys import Pending
 from http_api.responses import Reply
 from http_api.wire import MAX_BODY, MAX_HEAD, Head, frame, render
 
@@ -24,8 +25,8 @@ _MAX_PENDING = MAX_HEAD + MAX_BODY
 
 
 class LaneClient(Protocol):
-    def lane_reply(self, head: Head, body: bytes) -> Reply | Coroutine[Any, Any, Reply] | None:
-        """The reply, the coroutine that makes it, or None: not for the lane."""
+    def lane_reply(self, head: Head, body: bytes) -> Reply | Pending | None:
+        """The reply, what it waits for, or None: not for the lane."""
 
 
 class FastLane:
@@ -45,6 +46,7 @@ class FastLane:
         self._pending = b""
         self._busy = False
         self._head_only = False
+        self._waiting: Pending | None = None
         self._closed = False
         self._read_paused = False
         self._write_paused = False
@@ -100,21 +102,23 @@ class FastLane:
             else:
                 self._busy = True
                 self._head_only = head_only
-                self._loop.create_task(reply).add_done_callback(self._finish)
+                self._waiting = reply
+                reply.future.add_done_callback(self._finish)
         self._pending = data[start:] if start else data
         self._last_active = self._loop.time()
         self._flow()
 
-    def _finish(self, task: asyncio.Task[Reply]) -> None:
+    def _finish(self, future: asyncio.Future[Any]) -> None:
+        pending, self._waiting = self._waiting, None
         self._busy = False
-        if self._closed:
+        if self._closed or pending is None:
             return
-        if task.cancelled() or task.exception() is not None:
+        if future.cancelled():
             # Only a loop shutting down gets here: the keys handler turns failures into replies.
             self._transport.close()
             self.close()
             return
-        status, headers, body = task.result()
+        status, headers, body = pending.finish(future)
         self._transport.write(render(status, headers, body, self._head_only))
         self._pump()
 

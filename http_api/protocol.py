@@ -5,6 +5,7 @@ pyetcd implements it (today over a local store, later over raft); http_api never
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -68,6 +69,10 @@ class KeysServer(Protocol):
 
     async def propose(self, cmd: Command) -> Event:
         """Replicate and apply `cmd`; raises store.errors.EtcdError (store errors, or 300)."""
+
+    def submit(self, cmd: Command) -> asyncio.Future[Event | None]:
+        """`propose` for a caller that waits with a callback: the future of the apply
+        (cancelling it abandons the wait, never the write)."""
 
     async def linearizable_read(self) -> None:
         """Wait until the local store reflects every write acknowledged before the call (300 on

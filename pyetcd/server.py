@@ -341,7 +341,7 @@ class EtcdServer:
 
         async def run() -> None:
             try:
-                await self._replicate(cmd)
+                await self.submit(cmd)
             except EtcdError as exc:
                 log.warning("%s proposal failed: %s", type(cmd).__name__, exc)
 
@@ -480,27 +480,27 @@ class EtcdServer:
         return self._loop
 
     async def propose(self, cmd: Command) -> Event:
-        event = await self._replicate(cmd)
+        event = await self.submit(cmd)
         if event is None:
             raise TypeError(f"{type(cmd).__name__} yields no event; it is the leader's own entry")
         return event
 
-    async def _replicate(self, cmd: Command) -> Event | None:
-        """Propose and wait for the apply; 300 after etcd's request timeout (`_expire_requests`).
+    def submit(self, cmd: Command) -> asyncio.Future[Event | None]:
+        """Propose `cmd`; the future resolves once it is applied here (None for a Sync) or
+        fails with its store error, or with 300 after etcd's request timeout
+        (`_expire_requests`) or when the member stops.
 
         The proposal goes to the raft task without a round trip back here: only a failure to
-        propose calls back (`_proposed`)."""
+        propose calls back (`_proposed`). Cancelling the future abandons the wait, never the
+        proposal."""
         loop = self._running_loop()
-        if self._stopping:
-            raise _timeout(STOPPED)
-        waiters = self._applier.waiters
         done: asyncio.Future[Event | None] = loop.create_future()
-        request_id = waiters.register(done, loop.time())
-        try:
-            self._propose(request_id, encode_entry(request_id, cmd))
-            return await done
-        finally:
-            waiters.cancel(request_id)
+        if self._stopping:
+            done.set_exception(_timeout(STOPPED))
+            return done
+        request_id = self._applier.waiters.register(done, loop.time())
+        self._propose(request_id, encode_entry(request_id, cmd))
+        return done
 
     def _propose(self, request_id: int, data: bytes) -> None:
         if request_id not in self._applier.waiters:

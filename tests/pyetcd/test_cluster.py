@@ -76,14 +76,14 @@ async def test_ttl_expiry_is_proposed_by_the_leader_only(
     follower = cluster.followers()[0]
     syncs: list[str] = []
     for server in cluster.servers.values():
-        original = server._replicate
+        original = server.submit
 
-        async def recording(cmd, server=server, original=original):
+        def recording(cmd, server=server, original=original):
             if isinstance(cmd, Sync):
                 syncs.append(server.name)
-            return await original(cmd)
+            return original(cmd)
 
-        monkeypatch.setattr(server, "_replicate", recording)
+        monkeypatch.setattr(server, "submit", recording)
     await follower.propose(_set(follower, "/t", "x", follower.now() + 200_000_000))
     await wait_until(lambda: not follower.store.has_ttl_nodes(), 5, "key did not expire")
     for server in cluster.servers.values():
