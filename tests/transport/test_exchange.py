@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import time
+from collections.abc import AsyncIterator
 
 import pytest
 import uvloop
@@ -286,6 +288,23 @@ async def test_stopped_transport_ignores_sends(make_member: MemberFactory) -> No
     assert not a.snapshot_status
 
 
+@contextlib.asynccontextmanager
+async def linked_pair(
+    a: PeerTransport, b: PeerTransport
+) -> AsyncIterator[tuple[PeerTransport, PeerTransport]]:
+    """Two bare transports (for scenarios run on uvloop itself) that know each other."""
+    try:
+        await a.start(["http://127.0.0.1:0"])
+        await b.start(["http://127.0.0.1:0"])
+        peers = {1: tuple(a.bound_urls), 2: tuple(b.bound_urls)}
+        a.set_peers(peers)
+        b.set_peers(peers)
+        yield a, b
+    finally:
+        await a.stop()
+        await b.stop()
+
+
 def test_latency_has_sub_millisecond_precision_under_uvloop() -> None:
     """uvloop's clock ticks in whole milliseconds: loopback round trips must not read 0 or 1."""
 
@@ -294,17 +313,9 @@ def test_latency_has_sub_millisecond_precision_under_uvloop() -> None:
             1, 7, lambda m: None, lambda p: None, lambda p, ok: None, ping_interval=0.02
         )
         b = PeerTransport(2, 7, lambda m: None, lambda p: None, lambda p, ok: None)
-        try:
-            await a.start(["http://127.0.0.1:0"])
-            await b.start(["http://127.0.0.1:0"])
-            peers = {1: tuple(a.bound_urls), 2: tuple(b.bound_urls)}
-            a.set_peers(peers)
-            b.set_peers(peers)
+        async with linked_pair(a, b):
             await eventually(lambda: a.stats(2).latency.samples >= 5, "five pings")
             latency = a.stats(2).latency
-        finally:
-            await a.stop()
-            await b.stop()
         assert 0 < latency.minimum <= latency.maximum
         assert latency.minimum != round(latency.minimum), latency
         assert latency.maximum != round(latency.maximum), latency
@@ -320,19 +331,11 @@ def test_exchange_and_snapshot_under_uvloop() -> None:
         status: list[tuple[int, bool]] = []
         a = PeerTransport(1, 7, got.append, lambda p: None, lambda p, ok: status.append((p, ok)))
         b = PeerTransport(2, 7, got.append, lambda p: None, lambda p, ok: None)
-        try:
-            await a.start(["http://127.0.0.1:0"])
-            await b.start(["http://127.0.0.1:0"])
-            peers = {1: tuple(a.bound_urls), 2: tuple(b.bound_urls)}
-            a.set_peers(peers)
-            b.set_peers(peers)
+        async with linked_pair(a, b):
             a.send([*heartbeats(1, 2, 1000), big_snapshot(2, 1, 1 << 20)])
             b.send(heartbeats(2, 1, 1000))
             await eventually(lambda: len(got) == 2001 and bool(status), "both ways and snapshot")
             assert status == [(2, True)]
-        finally:
-            await a.stop()
-            await b.stop()
 
     uvloop.run(scenario())
 
@@ -393,12 +396,7 @@ def test_a_stream_closed_under_the_pump_is_redialled_under_uvloop() -> None:
             1, 7, lambda m: None, lambda p: None, lambda p, ok: None, backoff=(0.01, 0.05)
         )
         b = PeerTransport(2, 7, received.append, lambda p: None, lambda p, ok: None)
-        try:
-            await a.start(["http://127.0.0.1:0"])
-            await b.start(["http://127.0.0.1:0"])
-            peers = {1: tuple(a.bound_urls), 2: tuple(b.bound_urls)}
-            a.set_peers(peers)
-            b.set_peers(peers)
+        async with linked_pair(a, b):
             await eventually(lambda: a.stats(2).connected, "the stream")
             for attempt in range(3):
                 a._peers[2].conn.writer.transport.abort()  # type: ignore[union-attr]
@@ -409,8 +407,5 @@ def test_a_stream_closed_under_the_pump_is_redialled_under_uvloop() -> None:
                         pytest.fail(f"no delivery after abort {attempt}")
                     a.send([Heartbeat(2, 1, 1, commit=mark)])
                     await asyncio.sleep(0.01)
-        finally:
-            await a.stop()
-            await b.stop()
 
     uvloop.run(scenario())
