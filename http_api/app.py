@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from aiohttp import web
-from aiohttp.http_exceptions import BadHttpMethod
+from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError
 
 from http_api import members, status
 from http_api.auth import PREFIX as AUTH_PREFIX
@@ -287,6 +287,17 @@ class _ClientProtocol(web.RequestHandler):
                     response.force_close()
                     return response
         return super().handle_error(request, status, exc, message)
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        """A request aiohttp's parser refuses (answered 400, as Go's server answers it) and a
+        client gone before its answer (say a watcher leaving as its event is written) are the
+        client's doing: logged at debug level, as Go logs nothing, so that no client can flood
+        the error log. Anything else is a server error."""
+        exc = kw.get("exc_info")
+        if isinstance(exc, (HttpProcessingError, ConnectionError)):
+            self.logger.debug(*args, **kw)
+        else:
+            super().log_exception(*args, **kw)
 
 
 class ClientServer(web.Server):

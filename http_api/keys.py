@@ -234,9 +234,14 @@ class KeysHandler:
         reply = self._serve(req, headers)
         if isinstance(reply, Pending):
             # Unlike awaiting it, `wait` never cancels the future: a client that goes away
-            # must not cancel a write already proposed.
-            await asyncio.wait((reply.future,))
-            reply = reply.finish(reply.future)
+            # must not cancel a write already proposed; its outcome is still read.
+            pending = reply
+            try:
+                await asyncio.wait((pending.future,))
+            except asyncio.CancelledError:
+                pending.future.add_done_callback(pending.finish)
+                raise
+            reply = pending.finish(pending.future)
         return _response(reply)
 
     def lane(

@@ -111,14 +111,18 @@ class FastLane:
     def _finish(self, future: asyncio.Future[Any]) -> None:
         pending, self._waiting = self._waiting, None
         self._busy = False
-        if self._closed or pending is None:
-            return
         if future.cancelled():
             # Only a loop shutting down gets here: the keys handler turns failures into replies.
-            self._transport.close()
-            self.close()
+            if not self._closed:
+                self._transport.close()
+                self.close()
             return
+        if pending is None:
+            return
+        # Made even for a client that is gone: it reads the outcome (and counts a failure).
         status, headers, body = pending.finish(future)
+        if self._closed:
+            return
         self._transport.write(render(status, headers, body, self._head_only))
         self._pump()
 

@@ -4,6 +4,8 @@ a clean hand-over to aiohttp (pipelining, watches, big bodies, departed clients,
 from __future__ import annotations
 
 import asyncio
+import gc
+import logging
 import re
 import socket
 from collections.abc import AsyncIterator
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 
 import pytest
 from aiohttp import web
+from aiohttp.client_exceptions import ClientConnectionResetError
 
 from http_api.app import make_server
 from http_api.wire import MAX_BODY, MAX_HEAD, OTHER, Head, frame, render
@@ -309,3 +312,48 @@ async def test_an_idle_lane_connection_is_closed(server: EtcdServer) -> None:
         writer.close()
     finally:
         await runner.cleanup()
+
+
+@pytest.mark.parametrize("lane", [True, False], ids=["lane", "aiohttp"])
+async def test_a_failed_write_whose_client_left_is_still_read(
+    server: EtcdServer, caplog: pytest.LogCaptureFixture, lane: bool
+) -> None:
+    """The failure of a write nobody waits for any more is read (and counted), never left for
+    asyncio to report as an exception that was never retrieved."""
+    runner, port = await _serve(server, lane=lane)
+    try:
+        for _ in range(5):
+            sock = socket.create_connection(("127.0.0.1", port))
+            sock.sendall(put("missing", "value=1&prevExist=true"))
+            sock.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(put("after", "value=1"))
+        assert (await read_reply(reader)).status == 201
+        writer.close()
+        gc.collect()
+        await asyncio.sleep(0.05)
+    finally:
+        await runner.cleanup()
+    assert "never retrieved" not in caplog.text
+
+
+async def test_a_request_aiohttp_cannot_parse_is_no_error_in_the_log(
+    lane_port: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", lane_port)
+    writer.write(b"GET /v2/k\x9bys/a HTTP/1.1\r\nHost: x\r\n\r\n")
+    reply = await asyncio.wait_for(reader.read(), 5)
+    writer.close()
+    assert reply.split(b"\r\n", 1)[0].endswith(b" 400 Bad Request")
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+
+
+async def test_a_client_gone_is_no_error_but_a_server_fault_is(
+    server: EtcdServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    protocol = make_server(server, access_log=None)()
+    gone = ClientConnectionResetError("Cannot write to closing transport")
+    protocol.log_exception("Error handling request from %s", "peer", exc_info=gone)
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    protocol.log_exception("Error handling request from %s", "peer", exc_info=ValueError("x"))
+    assert [r.levelno for r in caplog.records if r.levelno >= logging.ERROR] == [logging.ERROR]
