@@ -110,21 +110,15 @@ def run_suite(
     """Measure every cell on every server that started; failures become notes or cell texts."""
     suite = Suite(list(impls), duration, rounds)
     with contextlib.ExitStack() as stack:
-        servers: dict[str, Server] = {}
-        for impl in impls:
-            try:
-                server = harness.start_server(impl, args)
-            except MemberStartError as exc:
-                last = [line for line in str(exc).splitlines() if line.strip()][-1]
-                suite.notes.append(f"{impl} did not start: {last.strip()}")
-                continue
-            stack.callback(server.stop)
-            try:
-                harness.preload(server.port, keys, VALUE_SIZE)
-            except (OSError, HTTPException, harness.HttpError) as exc:
-                suite.notes.append(f"{impl} preload failed: {exc!r}")
-                continue
-            servers[impl] = server
+        servers = start_targets(
+            impls,
+            stack,
+            suite.notes,
+            lambda impl: harness.start_server(impl, args),
+            lambda server: harness.preload(server.port, keys, VALUE_SIZE),
+            MemberStartError,
+            "",
+        )
         for impl, server in servers.items():
             suite.notes.append(f"{impl} idle CPU: {harness.idle_cpu(server):.3f} core")
         measure_cells(
@@ -137,6 +131,42 @@ def run_suite(
             progress,
         )
     return suite
+
+
+class _Stoppable(Protocol):
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=_Stoppable)
+
+
+def start_targets(
+    impls: Sequence[str],
+    stack: contextlib.ExitStack,
+    notes: list[str],
+    start: Callable[[str], S],
+    prepare: Callable[[S], None],
+    start_error: type[Exception],
+    what: str,
+) -> dict[str, S]:
+    """Start and preload one target (a member or a cluster) per implementation, stopped when
+    `stack` closes; one that fails is left out with a note saying why."""
+    targets: dict[str, S] = {}
+    for impl in impls:
+        try:
+            target = start(impl)
+        except start_error as exc:
+            last = [line for line in str(exc).splitlines() if line.strip()][-1]
+            notes.append(f"{impl} {what}did not start: {last.strip()}")
+            continue
+        stack.callback(target.stop)
+        try:
+            prepare(target)
+        except (OSError, HTTPException, harness.HttpError) as exc:
+            notes.append(f"{impl} preload failed: {exc!r}")
+            continue
+        targets[impl] = target
+    return targets
 
 
 class _Cell(Protocol):

@@ -13,7 +13,6 @@ import contextlib
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from http.client import HTTPException
 
 import uvloop
 
@@ -30,6 +29,7 @@ from bench.api import (
     measure_cells,
     ratio_of,
     ratio_text,
+    start_targets,
 )
 from bench.harness import Cluster, Server
 from bench.load import LoadResult, run_load, spread_connections
@@ -152,22 +152,15 @@ def run_suite(
     """Measure every cell on every cluster that started; failures become notes or cell texts."""
     suite = Suite(list(impls), duration, rounds)
     with contextlib.ExitStack() as stack:
-        clusters: dict[str, Cluster] = {}
-        for impl in impls:
-            try:
-                cluster = harness.start_cluster(impl, MEMBERS, args)
-            except harness.ClusterStartError as exc:
-                last = [line for line in str(exc).splitlines() if line.strip()][-1]
-                suite.notes.append(f"{impl} cluster did not start: {last.strip()}")
-                continue
-            stack.callback(cluster.stop)
-            try:
-                harness.preload(cluster.leader().port, keys, VALUE_SIZE)
-                _wait_replicated(cluster, keys)
-            except (OSError, HTTPException, harness.HttpError) as exc:
-                suite.notes.append(f"{impl} preload failed: {exc!r}")
-                continue
-            clusters[impl] = cluster
+        clusters = start_targets(
+            impls,
+            stack,
+            suite.notes,
+            lambda impl: harness.start_cluster(impl, MEMBERS, args),
+            lambda cluster: _preload(cluster, keys),
+            harness.ClusterStartError,
+            "cluster ",
+        )
         suite.notes += [_idle_note(cluster) for cluster in clusters.values()]
         measure_cells(
             suite.results,
@@ -179,6 +172,11 @@ def run_suite(
             progress,
         )
     return suite
+
+
+def _preload(cluster: Cluster, keys: int) -> None:
+    harness.preload(cluster.leader().port, keys, VALUE_SIZE)
+    _wait_replicated(cluster, keys)
 
 
 def _cell_name(cell: Cell) -> str:

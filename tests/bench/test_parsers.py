@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
@@ -131,3 +132,40 @@ def test_profile_summary_ranks_self_and_total_time() -> None:
 def test_profile_summary_without_samples_is_an_error() -> None:
     with pytest.raises(ProfileError):
         summarise("")
+
+
+class _Target:
+    def __init__(self, name: str, log: list[str]) -> None:
+        self.name = name
+        self._log = log
+
+    def stop(self) -> None:
+        self._log.append(f"stopped {self.name}")
+
+
+def test_start_targets_keeps_what_started_and_notes_why_the_rest_did_not() -> None:
+    """One implementation that does not start and one whose preload fails are left out with
+    a note each; every target that started is stopped with the stack, used or not."""
+    log: list[str] = []
+    notes: list[str] = []
+
+    def start(impl: str) -> _Target:
+        if impl == "broken":
+            raise RuntimeError("boot log\nport in use\n")
+        return _Target(impl, log)
+
+    def prepare(target: _Target) -> None:
+        if target.name == "slow":
+            raise OSError("preload timed out")
+
+    with contextlib.ExitStack() as stack:
+        targets = api.start_targets(
+            ["etcd", "broken", "slow"], stack, notes, start, prepare, RuntimeError, "cluster "
+        )
+        assert list(targets) == ["etcd"]
+        assert log == []
+    assert notes == [
+        "broken cluster did not start: port in use",
+        "slow preload failed: OSError('preload timed out')",
+    ]
+    assert sorted(log) == ["stopped etcd", "stopped slow"]
