@@ -44,9 +44,8 @@ class FastLane:
         self._handoff = handoff
         self._loop = asyncio.get_running_loop()
         self._pending = b""
-        self._busy = False
-        self._head_only = False
-        self._waiting: Pending | None = None
+        # The reply being waited for, and whether it answers a HEAD: one at a time, in order.
+        self._waiting: tuple[Pending, bool] | None = None
         self._closed = False
         self._read_paused = False
         self._write_paused = False
@@ -81,7 +80,7 @@ class FastLane:
         data = self._pending
         start = 0
         transport = self._transport
-        while not self._busy and not self._closed and start < len(data):
+        while self._waiting is None and not self._closed and start < len(data):
             head = frame(data, start)
             if head is None:
                 break
@@ -100,35 +99,33 @@ class FastLane:
                 status, headers, body = reply
                 transport.write(render(status, headers, body, head_only))
             else:
-                self._busy = True
-                self._head_only = head_only
-                self._waiting = reply
+                self._waiting = (reply, head_only)
                 reply.future.add_done_callback(self._finish)
         self._pending = data[start:] if start else data
         self._last_active = self._loop.time()
         self._flow()
 
     def _finish(self, future: asyncio.Future[Any]) -> None:
-        pending, self._waiting = self._waiting, None
-        self._busy = False
+        waiting, self._waiting = self._waiting, None
+        if waiting is None:
+            return
         if future.cancelled():
             # Only a loop shutting down gets here: the keys handler turns failures into replies.
             if not self._closed:
                 self._transport.close()
                 self.close()
             return
-        if pending is None:
-            return
+        pending, head_only = waiting
         # Made even for a client that is gone: it reads the outcome (and counts a failure).
         status, headers, body = pending.finish(future)
         if self._closed:
             return
-        self._transport.write(render(status, headers, body, self._head_only))
+        self._transport.write(render(status, headers, body, head_only))
         self._pump()
 
     def _flow(self) -> None:
         """Stop reading while the client does not read its replies or piles up requests."""
-        backlog = self._busy and len(self._pending) > _MAX_PENDING
+        backlog = self._waiting is not None and len(self._pending) > _MAX_PENDING
         if self._write_paused or backlog:
             if not self._read_paused:
                 self._read_paused = True
@@ -147,7 +144,7 @@ class FastLane:
         if self._closed:
             return
         due = self._last_active + self._idle_timeout
-        if self._busy or self._loop.time() < due:
+        if self._waiting is not None or self._loop.time() < due:
             self._idle_handle = self._loop.call_at(
                 max(due, self._loop.time() + 1), self._check_idle
             )
