@@ -15,13 +15,15 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Final
 
+from http_api.keys import METHODS
+
 __all__ = ["MAX_BODY", "MAX_HEAD", "OTHER", "Head", "frame", "render"]
 
 MAX_HEAD = 64 << 10
 MAX_BODY = 64 << 10
 OTHER: Final = "other"
 
-_METHODS = frozenset((b"GET", b"HEAD", b"PUT", b"POST", b"DELETE"))
+_METHODS = frozenset(method.encode() for method in METHODS)
 _BODY_METHODS = frozenset((b"PUT", b"POST"))
 # Printable ASCII without '#': the raw target reaches `parse_target` as aiohttp would pass it.
 _TARGET = re.compile(rb"/v2/keys[\x21\x22\x24-\x7e]*")
