@@ -1,10 +1,10 @@
 """The asyncio runtime around the sans-IO core: one task owns the RawNode and runs its Readys.
 
 Inputs (ticks, peer messages, proposals, reads, conf changes, transfers, reports) are queued and
-drained in batches. Each Ready is persisted on a single-thread executor, so the event loop never
+drained in batches. Each Ready is persisted on the node's one disk thread, so the event loop never
 blocks and whatever arrives during an fsync forms the next batch (group commit); only then are
 its messages sent and its committed entries applied, in order, on the loop. A Ready whose only
-durable change is the commit index skips the executor: raft needs term, vote and entries
+durable change is the commit index skips the disk thread: raft needs term, vote and entries
 durable, never the commit index (a restarted member learns it again), so that hard state is
 written with the next persisted Ready, or on close. Any failure to persist (a failed fsync, a
 WAL write error) is fatal: durability is unknown, the node stops and every pending request
@@ -20,13 +20,13 @@ import logging
 import random
 import struct
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
 from functools import partial
 from typing import Protocol, TypeVar
 
 from raft.aio import snap
+from raft.aio.disk_thread import DiskThread
 from raft.aio.recovery import Boot
 from raft.codec import decode_conf_change, encode_conf_change
 from raft.config import Config
@@ -161,7 +161,7 @@ class AsyncRaftNode:
         self._solo_campaign = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Future[None] | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"raft-{self.id:x}")
+        self._disk = DiskThread(f"raft-{self.id:x}-disk")
         self._tasks: list[asyncio.Task[None]] = []
         self._state = _State.NEW
         self._closing: asyncio.Future[None] | None = None
@@ -443,7 +443,7 @@ class AsyncRaftNode:
         if rd.snapshot is not None or rd.entries or rd.must_sync:
             hard = rd.hard_state if rd.hard_state is not None else self._unsaved_hard
             self._unsaved_hard = None
-            await self._running_loop().run_in_executor(self._executor, self._persist, rd, hard)
+            await self._disk.run(self._persist, rd, hard)
             self._persist_count += 1
             if self._state not in (_State.RUNNING, _State.STOPPING):
                 return
@@ -474,14 +474,14 @@ class AsyncRaftNode:
             self._send([m for m in messages if m.to not in removed] if removed else messages)
 
     def _persist(self, rd: Ready, hard: HardState | None) -> None:
-        """On the executor: snapshot file and marker first, then entries and hard state (the
+        """On the disk thread: snapshot file and marker first, then entries and hard state (the
         Ready's, or a commit-only one deferred since)."""
         if rd.snapshot is not None:
             self._save_snapshot_file(rd.snapshot)
         self._boot.wal.save(hard, rd.entries, rd.must_sync)
 
     def _save_snapshot_file(self, snapshot: Snapshot) -> None:
-        """On the executor: the file (synced) first, then its WAL marker makes it usable."""
+        """On the disk thread: the file (synced) first, then its WAL marker makes it usable."""
         meta = snapshot.meta
         self._boot.snaps.save(
             snap.StoredSnapshot(
@@ -570,8 +570,9 @@ class AsyncRaftNode:
     # -- snapshots ------------------------------------------------------------------------------
 
     def _start_snapshot(self) -> None:
-        """Take the state now (consistent with `applied`); the disk work goes to the executor,
-        after which the log is compacted and the WAL segments the snapshot covers released."""
+        """Take the state now (consistent with `applied`); the disk work goes to the disk
+        thread, after which the log is compacted and the WAL segments the snapshot covers
+        released."""
         if self._snapshot_task is not None and not self._snapshot_task.done():
             return
         index = self._applied
@@ -582,9 +583,8 @@ class AsyncRaftNode:
         self._snapshot_task = asyncio.create_task(self._save_snapshot(snapshot))
 
     async def _save_snapshot(self, snapshot: Snapshot) -> None:
-        loop = asyncio.get_running_loop()
         try:
-            await loop.run_in_executor(self._executor, self._write_snapshot, snapshot)
+            await self._disk.run(self._write_snapshot, snapshot)
         except Exception as exc:
             self._fatal(exc)
             return
@@ -632,14 +632,14 @@ class AsyncRaftNode:
         self._fail_pending(self._stopped_error())
         hard, self._unsaved_hard = self._unsaved_hard, None
         try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self._close_wal, hard)
+            await self._disk.run(self._close_wal, hard)
         except Exception as exc:
             log.error("raft node %x: closing the WAL failed: %s", self.id, exc)
             self._error = self._error or exc
-        self._executor.shutdown(wait=True)
+        self._disk.shutdown()
 
     def _close_wal(self, hard: HardState | None) -> None:
-        """On the executor: the deferred commit-only hard state (unless the WAL failed), then
+        """On the disk thread: the deferred commit-only hard state (unless the WAL failed), then
         close, which syncs."""
         wal = self._boot.wal
         try:

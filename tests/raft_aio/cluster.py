@@ -191,7 +191,7 @@ class Cluster:
         node = self.nodes.pop(node_id)
         for task in node._tasks:
             task.cancel()
-        node._executor.shutdown(wait=True)
+        node._disk.shutdown()
         if power_lost:
             fs = self.fs[node_id]
             assert isinstance(fs, FaultyFS)
