@@ -163,3 +163,30 @@ async def test_propose_nowait_reports_each_outcome(tmp_path: str) -> None:
     finally:
         disk.gate.set()
         await cluster.stop()
+
+
+async def test_a_leader_local_commit_goes_out_with_the_next_append_or_after_the_delay() -> None:
+    options = NodeOptions(heartbeat_interval=0.05, election_timeout=0.5, commit_delay=0.2)
+    cluster = Cluster(options=options)
+    try:
+        await cluster.start([1, 2, 3])
+        leader = await cluster.leader()
+        followers = [i for i in cluster.nodes if i != leader.id]
+        await leader.propose(b"a")
+        await wait_until(lambda: cluster.apps[leader.id].data == [b"a"])
+        assert leader._raw.commit_pending, "held back: only this leader's client waits"
+        assert leader._commit_timer is not None
+        await leader.propose(b"b")
+        await wait_until(lambda: cluster.apps[leader.id].data == [b"a", b"b"])
+        # The append of "b" carried the commit of "a": whoever acknowledged "b" applied "a".
+        assert any(cluster.apps[i].data[:1] == [b"a"] for i in followers)
+        await wait_until(lambda: not leader._raw.commit_pending, 2.0, "never flushed")
+        await wait_until(lambda: all(cluster.apps[i].data == [b"a", b"b"] for i in followers), 2.0)
+        await wait_until(lambda: leader._commit_timer is None, 2.0, "timer left armed")
+    finally:
+        await cluster.stop()
+
+
+def test_commit_delay_must_not_be_negative() -> None:
+    with pytest.raises(ValueError, match="commit_delay"):
+        NodeOptions(commit_delay=-0.001)
