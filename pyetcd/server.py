@@ -359,6 +359,10 @@ class EtcdServer:
         applier = self._applier
         for entry in entries:
             applier.apply_entry(entry.index, entry.data)
+        if self.store.watching and self._node is not None:
+            # Watchers here suggest watchers on the followers too: tell them of the commit
+            # before this member's own watchers are served, not a commit delay later.
+            self._node.flush_commit()
         version = self.store.cluster_version()
         if version != self._applied_version and version is not None:
             major_minor = version.rsplit(".", 1)[0]

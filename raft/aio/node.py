@@ -420,11 +420,16 @@ class AsyncRaftNode:
         except Exception as exc:
             self._fatal(exc)
 
+    def flush_commit(self) -> None:
+        """Broadcast a held-back commit index now. Called from `Application.apply`, it goes out
+        before any callback the apply scheduled runs (e.g. the watchers it woke)."""
+        if self._state is _State.RUNNING:
+            self._submit(self._raw.flush_commit, None)
+
     def _commit_due(self) -> None:
         """The held-back commit index had no append to ride on in time: broadcast it."""
         self._commit_timer = None
-        if self._state is _State.RUNNING:
-            self._submit(self._raw.flush_commit, None)
+        self.flush_commit()
 
     def _fatal(self, exc: BaseException) -> None:
         """Durability (or the state machine) is in doubt: stop at once, fail every request."""

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
 from raft.aio.node import AsyncRaftNode, NodeOptions, NodeStopped
 from raft.errors import ProposalDropped, RaftError
+from raft.types import Entry
 from tests.raft_aio.cluster import Cluster, CountingFile, CountingFS, wait_until
 
 
@@ -190,3 +191,32 @@ async def test_a_leader_local_commit_goes_out_with_the_next_append_or_after_the_
 def test_commit_delay_must_not_be_negative() -> None:
     with pytest.raises(ValueError, match="commit_delay"):
         NodeOptions(commit_delay=-0.001)
+
+
+async def test_flush_commit_from_apply_sends_the_commit_before_the_delay() -> None:
+    options = NodeOptions(heartbeat_interval=0.05, election_timeout=0.5, commit_delay=3.0)
+    cluster = Cluster(options=options)
+    try:
+        await cluster.start([1, 2, 3])
+        leader = await cluster.leader()
+        followers = [i for i in cluster.nodes if i != leader.id]
+        app = cluster.apps[leader.id]
+        plain_apply = app.apply
+
+        def apply_and_flush(entries: Sequence[Entry]) -> None:
+            plain_apply(entries)
+            if b"urgent" in (e.data for e in entries):
+                leader.flush_commit()
+
+        app.apply = apply_and_flush  # type: ignore[method-assign]
+        await leader.propose(b"quiet")
+        await wait_until(lambda: app.data == [b"quiet"])
+        assert leader._raw.commit_pending, "held back for 3 s"
+        await leader.propose(b"urgent")
+        await wait_until(lambda: app.data == [b"quiet", b"urgent"])
+        assert not leader._raw.commit_pending, "broadcast from within the apply"
+        await wait_until(
+            lambda: all(cluster.apps[i].data == [b"quiet", b"urgent"] for i in followers)
+        )
+    finally:
+        await cluster.stop()
