@@ -5,6 +5,7 @@ they arrived, and proposals report their outcome without an await."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 from collections.abc import AsyncIterator, Sequence
 
@@ -166,13 +167,23 @@ async def test_propose_nowait_reports_each_outcome(tmp_path: str) -> None:
         await cluster.stop()
 
 
-async def test_a_leader_local_commit_goes_out_with_the_next_append_or_after_the_delay() -> None:
-    options = NodeOptions(heartbeat_interval=0.05, election_timeout=0.5, commit_delay=0.2)
+@contextlib.asynccontextmanager
+async def _three_members(
+    commit_delay: float,
+) -> AsyncIterator[tuple[Cluster, AsyncRaftNode, list[int]]]:
+    """A fresh 3-member cluster with fast heartbeats: the cluster, its leader, the followers."""
+    options = NodeOptions(heartbeat_interval=0.05, election_timeout=0.5, commit_delay=commit_delay)
     cluster = Cluster(options=options)
     try:
         await cluster.start([1, 2, 3])
         leader = await cluster.leader()
-        followers = [i for i in cluster.nodes if i != leader.id]
+        yield cluster, leader, [i for i in cluster.nodes if i != leader.id]
+    finally:
+        await cluster.stop()
+
+
+async def test_a_leader_local_commit_goes_out_with_the_next_append_or_after_the_delay() -> None:
+    async with _three_members(commit_delay=0.2) as (cluster, leader, followers):
         await leader.propose(b"a")
         await wait_until(lambda: cluster.apps[leader.id].data == [b"a"])
         assert leader._raw.commit_pending, "held back: only this leader's client waits"
@@ -184,8 +195,6 @@ async def test_a_leader_local_commit_goes_out_with_the_next_append_or_after_the_
         await wait_until(lambda: not leader._raw.commit_pending, 2.0, "never flushed")
         await wait_until(lambda: all(cluster.apps[i].data == [b"a", b"b"] for i in followers), 2.0)
         await wait_until(lambda: leader._commit_timer is None, 2.0, "timer left armed")
-    finally:
-        await cluster.stop()
 
 
 def test_commit_delay_must_not_be_negative() -> None:
@@ -194,12 +203,7 @@ def test_commit_delay_must_not_be_negative() -> None:
 
 
 async def test_flush_commit_from_apply_sends_the_commit_before_the_delay() -> None:
-    options = NodeOptions(heartbeat_interval=0.05, election_timeout=0.5, commit_delay=3.0)
-    cluster = Cluster(options=options)
-    try:
-        await cluster.start([1, 2, 3])
-        leader = await cluster.leader()
-        followers = [i for i in cluster.nodes if i != leader.id]
+    async with _three_members(commit_delay=3.0) as (cluster, leader, followers):
         app = cluster.apps[leader.id]
         plain_apply = app.apply
 
@@ -218,5 +222,3 @@ async def test_flush_commit_from_apply_sends_the_commit_before_the_delay() -> No
         await wait_until(
             lambda: all(cluster.apps[i].data == [b"quiet", b"urgent"] for i in followers)
         )
-    finally:
-        await cluster.stop()
