@@ -423,7 +423,7 @@ class AsyncRaftNode:
     def flush_commit(self) -> None:
         """Broadcast a held-back commit index now. Called from `Application.apply`, it goes out
         before any callback the apply scheduled runs (e.g. the watchers it woke)."""
-        if self._state is _State.RUNNING:
+        if self._state is _State.RUNNING and self._raw.commit_pending:
             self._submit(self._raw.flush_commit, None)
 
     def _commit_due(self) -> None:
