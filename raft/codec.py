@@ -122,6 +122,7 @@ _FROM_WIRE: dict[str, Callable[[Any], Any]] = {
     "reject": _bool,
     "pre_vote": _bool,
     "transfer": _bool,
+    "commit_only": _bool,
     "ctx": _bytes,
     "entries": _entries_from_wire,
     "snapshot": snapshot_from_wire,

@@ -416,7 +416,9 @@ class Raft:
     def _handle_append(self, m: AppendEntries) -> None:
         entries = m.entries
         if entries and (
-            entries[0].index != m.index + 1 or entries[-1].index != m.index + len(entries)
+            m.commit_only
+            or entries[0].index != m.index + 1
+            or entries[-1].index != m.index + len(entries)
         ):
             self.counters.malformed += 1
             return
@@ -426,7 +428,8 @@ class Raft:
             return
         last_new = log.maybe_append(m.index, m.log_term, m.commit, entries)
         if last_new is not None:
-            self.msgs.append(AppendResponse(m.frm, self.id, self.term, last_new))
+            if not m.commit_only:
+                self.msgs.append(AppendResponse(m.frm, self.id, self.term, last_new))
             return
         hint_index, hint_term = log.find_conflict_by_term(
             min(m.index, log.last_index()), m.log_term
@@ -502,7 +505,7 @@ class Raft:
             if self.role is _LEADER:
                 for node in self.tracker.progress:
                     if node != self.id:
-                        self.send_append(node)
+                        self.send_append(node, quiet_if_empty=True)
 
     def flush_commit(self) -> None:
         """Broadcast the commit index that `defer_commit` held back (at the next flush)."""
@@ -511,7 +514,12 @@ class Raft:
             if self.role is _LEADER:
                 self.bcast_pending = True
 
-    def send_append(self, to: int, send_if_empty: bool = True) -> bool:
+    def send_append(
+        self, to: int, send_if_empty: bool = True, quiet_if_empty: bool = False
+    ) -> bool:
+        """`quiet_if_empty`: an append without entries to a follower in replicate state only
+        announces the commit index, and an accepting follower does not answer it. Elsewhere
+        (probes, a heartbeat answer from a lagging follower) the answer is what is wanted."""
         pr = self.tracker.progress[to]
         if pr.is_paused():
             return False
@@ -524,8 +532,11 @@ class Raft:
             return self._send_snapshot(to, pr)
         if not entries and not send_if_empty:
             return False
+        quiet = quiet_if_empty and not entries and pr.state is _REPLICATE
         self.msgs.append(
-            AppendEntries(to, self.id, self.term, prev, log_term, tuple(entries), log.committed)
+            AppendEntries(
+                to, self.id, self.term, prev, log_term, tuple(entries), log.committed, quiet
+            )
         )
         pr.sent_entries(len(entries), prev + len(entries))
         return True

@@ -20,12 +20,16 @@ class Message:
 
 @dataclass(frozen=True, slots=True)
 class AppendEntries(Message):
-    """Entries following (index, log_term); also tells the follower the leader's commit."""
+    """Entries following (index, log_term); also tells the follower the leader's commit.
+    `commit_only` marks an empty append that only brings a new commit index to a follower the
+    leader already replicates to: accepted, it needs no answer, as the answers to the appends
+    that carried the entries tell the leader everything (a rejection is still answered)."""
 
     index: int
     log_term: int
     entries: tuple[Entry, ...]
     commit: int
+    commit_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

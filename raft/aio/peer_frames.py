@@ -17,7 +17,9 @@ import msgpack
 from raft.codec import MAX_UINT64, CodecError, message_from_wire
 from raft.messages import Message
 
-PROTO_VERSION = 1
+# Raised whenever a message's wire fields change (2: AppendEntries.commit_only), so members
+# of different builds refuse each other's streams with a logged reason instead of bad frames.
+PROTO_VERSION = 2
 _LENGTH = struct.Struct(">I")
 
 

@@ -42,6 +42,7 @@ FIELD_STRATEGIES = {
     "reject": st.booleans(),
     "pre_vote": st.booleans(),
     "transfer": st.booleans(),
+    "commit_only": st.booleans(),
     "ctx": st.binary(max_size=32),
     "entries": st.lists(entries, max_size=5).map(tuple),
     "snapshot": snapshots,

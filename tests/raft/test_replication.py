@@ -224,3 +224,67 @@ def test_lost_appends_with_a_full_inflight_window_are_resent_after_heartbeats() 
     net.heal()
     net.tick(n=3)
     assert all(applied == [b"%d" % i for i in range(6)] for applied in net.applied.values())
+
+
+def _record(net: Network) -> list[Message]:
+    seen: list[Message] = []
+
+    def hook(m: Message) -> bool:
+        seen.append(m)
+        return True
+
+    net.msg_hook = hook
+    return seen
+
+
+def test_commit_notices_to_replicating_followers_go_unanswered() -> None:
+    net = Network()
+    net.campaign(1)
+    seen = _record(net)
+    net.propose(1, b"x")
+    appends = [m for m in seen if isinstance(m, AppendEntries)]
+    assert [(m.to, len(m.entries), m.commit_only) for m in appends] == [
+        (2, 1, False),
+        (3, 1, False),
+        (2, 0, True),
+        (3, 0, True),
+    ]
+    # Only the appends that carried the entry are answered; the commit still arrives.
+    assert sorted(m.frm for m in seen if isinstance(m, AppendResponse)) == [2, 3]
+    assert all(applied == [b"x"] for applied in net.applied.values())
+    assert all(net.committed(i) == net.committed(1) for i in (2, 3))
+
+
+def test_a_rejected_commit_notice_is_still_answered() -> None:
+    net = Network()
+    net.campaign(1)
+    last, term = net.log_terms(2)[-1]
+    net.nodes[2].step(AppendEntries(2, 1, term, last + 3, term, (), last, commit_only=True))
+    replies = net.process_ready(2).messages
+    assert [(type(m), m.reject) for m in replies] == [(AppendResponse, True)]
+
+
+def test_a_commit_notice_carrying_entries_is_malformed() -> None:
+    net = Network()
+    net.campaign(1)
+    last, term = net.log_terms(2)[-1]
+    entry = Entry(term, last + 1, data=b"x")
+    net.nodes[2].step(AppendEntries(2, 1, term, last, term, (entry,), last, commit_only=True))
+    assert net.nodes[2].status().counters.malformed == 1
+    assert not net.process_ready(2).messages
+    assert net.log_terms(2)[-1] == (last, term)
+
+
+def test_a_follower_whose_answers_were_lost_is_asked_again_after_a_heartbeat() -> None:
+    net = Network()
+    net.campaign(1)
+    net.msg_hook = lambda m: not (isinstance(m, AppendResponse) and m.frm == 3)
+    net.propose(1, b"x")
+    progress = net.nodes[1].status().progress
+    assert progress[3].state is ProgressState.REPLICATE
+    assert progress[3].match < net.log_terms(1)[-1][0]
+    seen = _record(net)
+    net.tick(n=net.config_for(1).heartbeat_tick)
+    asked = [m for m in seen if isinstance(m, AppendEntries) and m.to == 3]
+    assert asked and not any(m.commit_only for m in asked)
+    assert net.nodes[1].status().progress[3].match == net.log_terms(1)[-1][0]
