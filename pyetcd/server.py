@@ -128,9 +128,6 @@ class EtcdServer:
             election_timeout=election,
             snapshot_count=config.snapshot_count or DEFAULT_SNAPSHOT_COUNT,
             catchup_entries=catchup_entries,
-            # Deferred commits let followers register watches before a leader-local expiry
-            # reaches them (compat ttl-zero-expires-now on 3 members): off until that is solved.
-            commit_delay=0.0,
         )
         self.request_timeout = 5.0 + 2 * election
         self.health_interval = health_interval
@@ -362,10 +359,6 @@ class EtcdServer:
         applier = self._applier
         for entry in entries:
             applier.apply_entry(entry.index, entry.data)
-        if self.store.watching and self._node is not None:
-            # Watchers here suggest watchers on the followers too: tell them of the commit
-            # before this member's own watchers are served, not a commit delay later.
-            self._node.flush_commit()
         version = self.store.cluster_version()
         if version != self._applied_version and version is not None:
             major_minor = version.rsplit(".", 1)[0]

@@ -17,13 +17,6 @@ class Config:
     `applied` is the index the application has already applied (e.g. its snapshot) when
     restarting, so committed entries up to it are not delivered again. `max_uncommitted_bytes`
     of 0 means unbounded.
-
-    `defer_commit`: a leader does not broadcast a new commit index that only its own clients
-    wait for (no entry forwarded by a follower is newly committed). It rides on the next
-    append or heartbeat, or goes out when the driver calls `RawNode.flush_commit()`, which it
-    should do soon after `RawNode.commit_pending` turns true. Under a steady stream of writes
-    that saves two messages per follower per commit. Off, every commit is broadcast at once,
-    as in etcd.
     """
 
     id: int
@@ -36,7 +29,6 @@ class Config:
     max_inflight: int = 256
     max_uncommitted_bytes: int = 0
     applied: int = 0
-    defer_commit: bool = False
 
     def __post_init__(self) -> None:
         if self.id == NONE or self.id < 0 or self.id >= 1 << 64:

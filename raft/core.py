@@ -90,10 +90,6 @@ class Raft:
         # Set when new entries or a commit should be broadcast; flushed once per Ready so a
         # batch of proposals costs one append message per follower.
         self.bcast_pending = False
-        # With config.defer_commit: a commit index not broadcast yet, and the last entry a
-        # follower forwarded (its client waits for its commit, so that one is never deferred).
-        self.commit_pending = False
-        self.forwarded_last = 0
         if hard_state != HardState():
             self._load_state(hard_state)
         if config.applied:
@@ -141,8 +137,6 @@ class Raft:
         self.read_only.clear()
         self.pending_reads.clear()
         self.bcast_pending = False
-        self.commit_pending = False
-        self.forwarded_last = 0
 
     def become_follower(self, term: int, lead: int) -> None:
         self._reset(term)
@@ -351,8 +345,6 @@ class Raft:
                     self._leader_propose(tuple((e.kind, e.data) for e in m.entries))
                 except ProposalDropped:
                     self.counters.dropped_proposals += 1
-                else:
-                    self.forwarded_last = self.log.last_index()
             case ReadIndexRequest():
                 self._leader_read_index(m.ctx, m.frm)
             case TransferLeader():
@@ -482,18 +474,6 @@ class Raft:
                 self._confirm_read(ctx, frm)
         return True
 
-    def _commit_deferred(self, before: int) -> bool:
-        """With `defer_commit`, hold a new commit index back (marked pending) unless an entry a
-        follower forwarded (its client waits) or a configuration change (a removed member
-        must still hear of it) may be among those newly committed."""
-        if (
-            not self.config.defer_commit
-            or max(self.forwarded_last, self.pending_conf_index) > before
-        ):
-            return False
-        self.commit_pending = True
-        return True
-
     def _committed_in_term(self) -> bool:
         return self.log.zero_term_on_out_of_bounds(self.log.committed) == self.term
 
@@ -501,18 +481,10 @@ class Raft:
         """Send the appends deferred by proposals and commits, one per follower."""
         if self.bcast_pending:
             self.bcast_pending = False
-            self.commit_pending = False
             if self.role is _LEADER:
                 for node in self.tracker.progress:
                     if node != self.id:
                         self.send_append(node, quiet_if_empty=True)
-
-    def flush_commit(self) -> None:
-        """Broadcast the commit index that `defer_commit` held back (at the next flush)."""
-        if self.commit_pending:
-            self.commit_pending = False
-            if self.role is _LEADER:
-                self.bcast_pending = True
 
     def send_append(
         self, to: int, send_if_empty: bool = True, quiet_if_empty: bool = False
@@ -593,8 +565,7 @@ class Raft:
                 pr.become_replicate()
         else:
             pr.inflights.free_le(m.index)
-        committed = log.committed
-        if self._maybe_commit() and not self._commit_deferred(committed):
+        if self._maybe_commit():
             self.bcast_pending = True
         elif was_paused:
             self.send_append(m.frm)

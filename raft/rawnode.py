@@ -97,14 +97,6 @@ class RawNode:
     def report_snapshot(self, node: int, ok: bool) -> None:
         self.raft.report_snapshot(node, ok)
 
-    @property
-    def commit_pending(self) -> bool:
-        """A commit index held back by `Config.defer_commit`: call `flush_commit` soon."""
-        return self.raft.commit_pending
-
-    def flush_commit(self) -> None:
-        self.raft.flush_commit()
-
     def has_ready(self) -> bool:
         raft = self.raft
         raft.flush()

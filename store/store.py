@@ -129,11 +129,6 @@ class Store:
     def next_expiry(self) -> int | None:
         return self._ttl.next_expiry()
 
-    @property
-    def watching(self) -> bool:
-        """Some watcher is waiting for events."""
-        return self._hub.count > 0
-
     def stats(self) -> StoreStats:
         return self._counters.snapshot(self._hub.count)
 

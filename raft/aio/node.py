@@ -79,13 +79,7 @@ class Application(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class NodeOptions:
-    """Timing is in seconds; `election_timeout / heartbeat_interval` ticks make an election.
-
-    `commit_delay`: how long a leader may hold back a new commit index that only its own
-    clients wait for (see `Config.defer_commit`), hoping the next append carries it; 0
-    broadcasts every commit at once, as etcd does. Followers then see such a write up to this
-    much later, which only their local (non-quorum) reads and watches can notice.
-    """
+    """Timing is in seconds; `election_timeout / heartbeat_interval` ticks make an election."""
 
     heartbeat_interval: float = 0.1
     election_timeout: float = 1.0
@@ -96,11 +90,8 @@ class NodeOptions:
     max_size_per_msg: int = 1 << 20
     max_inflight: int = 256
     max_uncommitted_bytes: int = 0
-    commit_delay: float = 0.001
 
     def __post_init__(self) -> None:
-        if self.commit_delay < 0:
-            raise ValueError("commit_delay must not be negative")
         if self.heartbeat_interval <= 0 or self.election_timeout <= self.heartbeat_interval:
             raise ValueError("need 0 < heartbeat_interval < election_timeout")
         if self.snapshot_count < 1 or self.catchup_entries < 0:
@@ -157,7 +148,6 @@ class AsyncRaftNode:
                 max_inflight=opts.max_inflight,
                 max_uncommitted_bytes=opts.max_uncommitted_bytes,
                 applied=boot.applied,
-                defer_commit=opts.commit_delay > 0,
             ),
             boot.storage,
         )
@@ -171,7 +161,6 @@ class AsyncRaftNode:
         self._solo_campaign = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Future[None] | None = None
-        self._commit_timer: asyncio.TimerHandle | None = None
         self._disk = DiskThread(f"raft-{self.id:x}-disk")
         self._tasks: list[asyncio.Task[None]] = []
         self._state = _State.NEW
@@ -396,7 +385,6 @@ class AsyncRaftNode:
     async def _run(self) -> None:
         raw = self._raw
         loop = self._running_loop()
-        commit_delay = self.options.commit_delay
         try:
             while self._state is _State.RUNNING:
                 self._drain()
@@ -407,29 +395,11 @@ class AsyncRaftNode:
                     self._solo_campaign = False
                     raw.campaign()
                     continue
-                # A held-back commit index gets `commit_delay` to ride on an append.
-                if raw.commit_pending:
-                    if self._commit_timer is None:
-                        self._commit_timer = loop.call_later(commit_delay, self._commit_due)
-                elif self._commit_timer is not None:
-                    self._commit_timer.cancel()
-                    self._commit_timer = None
                 self._wakeup = loop.create_future()
                 await self._wakeup
                 self._wakeup = None
         except Exception as exc:
             self._fatal(exc)
-
-    def flush_commit(self) -> None:
-        """Broadcast a held-back commit index now. Called from `Application.apply`, it goes out
-        before any callback the apply scheduled runs (e.g. the watchers it woke)."""
-        if self._state is _State.RUNNING and self._raw.commit_pending:
-            self._submit(self._raw.flush_commit, None)
-
-    def _commit_due(self) -> None:
-        """The held-back commit index had no append to ride on in time: broadcast it."""
-        self._commit_timer = None
-        self.flush_commit()
 
     def _fatal(self, exc: BaseException) -> None:
         """Durability (or the state machine) is in doubt: stop at once, fail every request."""
@@ -659,9 +629,6 @@ class AsyncRaftNode:
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
         self._state = _State.STOPPED
-        if self._commit_timer is not None:
-            self._commit_timer.cancel()
-            self._commit_timer = None
         self._fail_pending(self._stopped_error())
         hard, self._unsaved_hard = self._unsaved_hard, None
         try:

@@ -5,15 +5,13 @@ they arrived, and proposals report their outcome without an await."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 import pytest
 
 from raft.aio.node import AsyncRaftNode, NodeOptions, NodeStopped
 from raft.errors import ProposalDropped, RaftError
-from raft.types import Entry
 from tests.raft_aio.cluster import Cluster, CountingFile, CountingFS, wait_until
 
 
@@ -165,60 +163,3 @@ async def test_propose_nowait_reports_each_outcome(tmp_path: str) -> None:
     finally:
         disk.gate.set()
         await cluster.stop()
-
-
-@contextlib.asynccontextmanager
-async def _three_members(
-    commit_delay: float,
-) -> AsyncIterator[tuple[Cluster, AsyncRaftNode, list[int]]]:
-    """A fresh 3-member cluster with fast heartbeats: the cluster, its leader, the followers."""
-    options = NodeOptions(heartbeat_interval=0.05, election_timeout=0.5, commit_delay=commit_delay)
-    cluster = Cluster(options=options)
-    try:
-        await cluster.start([1, 2, 3])
-        leader = await cluster.leader()
-        yield cluster, leader, [i for i in cluster.nodes if i != leader.id]
-    finally:
-        await cluster.stop()
-
-
-async def test_a_leader_local_commit_goes_out_with_the_next_append_or_after_the_delay() -> None:
-    async with _three_members(commit_delay=0.2) as (cluster, leader, followers):
-        await leader.propose(b"a")
-        await wait_until(lambda: cluster.apps[leader.id].data == [b"a"])
-        assert leader._raw.commit_pending, "held back: only this leader's client waits"
-        assert leader._commit_timer is not None
-        await leader.propose(b"b")
-        await wait_until(lambda: cluster.apps[leader.id].data == [b"a", b"b"])
-        # The append of "b" carried the commit of "a": whoever acknowledged "b" applied "a".
-        assert any(cluster.apps[i].data[:1] == [b"a"] for i in followers)
-        await wait_until(lambda: not leader._raw.commit_pending, 2.0, "never flushed")
-        await wait_until(lambda: all(cluster.apps[i].data == [b"a", b"b"] for i in followers), 2.0)
-        await wait_until(lambda: leader._commit_timer is None, 2.0, "timer left armed")
-
-
-def test_commit_delay_must_not_be_negative() -> None:
-    with pytest.raises(ValueError, match="commit_delay"):
-        NodeOptions(commit_delay=-0.001)
-
-
-async def test_flush_commit_from_apply_sends_the_commit_before_the_delay() -> None:
-    async with _three_members(commit_delay=3.0) as (cluster, leader, followers):
-        app = cluster.apps[leader.id]
-        plain_apply = app.apply
-
-        def apply_and_flush(entries: Sequence[Entry]) -> None:
-            plain_apply(entries)
-            if b"urgent" in (e.data for e in entries):
-                leader.flush_commit()
-
-        app.apply = apply_and_flush  # type: ignore[method-assign]
-        await leader.propose(b"quiet")
-        await wait_until(lambda: app.data == [b"quiet"])
-        assert leader._raw.commit_pending, "held back for 3 s"
-        await leader.propose(b"urgent")
-        await wait_until(lambda: app.data == [b"quiet", b"urgent"])
-        assert not leader._raw.commit_pending, "broadcast from within the apply"
-        await wait_until(
-            lambda: all(cluster.apps[i].data == [b"quiet", b"urgent"] for i in followers)
-        )

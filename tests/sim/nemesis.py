@@ -46,8 +46,6 @@ class FaultProfile:
     pre_vote: bool = True
     check_quorum: bool = True
     max_uncommitted_bytes: int = 0
-    # 0: every commit is broadcast at once; otherwise a leader-local one may wait this long.
-    commit_delay_ms: int = 0
 
     @classmethod
     def swarm(cls, rng: random.Random) -> FaultProfile:
@@ -67,7 +65,6 @@ class FaultProfile:
             pre_vote=rng.random() < 0.8,
             check_quorum=rng.random() < 0.8,
             max_uncommitted_bytes=rng.choice((0, 0, 0, 64)),
-            commit_delay_ms=rng.choice((0, 0, 1, 5)),
         )
 
     @property
@@ -82,7 +79,7 @@ class FaultProfile:
             f"snap={self.snapshot_every} unreachable={self.report_unreachable} "
             f"election={self.election_tick}/{self.heartbeat_tick} pre_vote={self.pre_vote} "
             f"check_quorum={self.check_quorum} max_uncommitted={self.max_uncommitted_bytes} "
-            f"commit_delay={self.commit_delay_ms}ms faults={faults}"
+            f"faults={faults}"
         )
 
 

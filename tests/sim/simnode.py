@@ -68,7 +68,6 @@ class SimNode:
     reads: list[ReadState] = field(default_factory=list)
     decoders: dict[int, FrameDecoder] = field(default_factory=dict)
     snapshot_every: int = 0
-    commit_flush_due: bool = False
 
     @property
     def node(self) -> RawNode:
@@ -99,7 +98,6 @@ class SimNode:
             pre_vote=profile.pre_vote,
             check_quorum=profile.check_quorum,
             max_uncommitted_bytes=profile.max_uncommitted_bytes,
-            defer_commit=profile.commit_delay_ms > 0,
             applied=image.snapshot_index,
             max_inflight=self.rng.choice((2, 8, 64)),
             max_size_per_msg=self.rng.choice((64, 1024, 1 << 20)),
@@ -109,7 +107,6 @@ class SimNode:
             self.raw.bootstrap([ConfChange(ConfChangeKind.ADD, i) for i in bootstrap])
         self.alive = True
         self.busy = False
-        self.commit_flush_due = False
         self.reads = []
         self.applied = image.snapshot_index
         self.decoders = {}
@@ -163,15 +160,8 @@ class SimNode:
         self.kick()
 
     def kick(self) -> None:
-        """Start handling the next Ready unless one is still being persisted. A commit index
-        held back by `defer_commit` is flushed `commit_delay_ms` later, as the driver does."""
-        if not self.alive or self.busy:
-            return
-        if not self.node.has_ready():
-            if self.node.commit_pending and not self.commit_flush_due:
-                self.commit_flush_due = True
-                delay = self.world.profile.commit_delay_ms
-                self.world.events.after(delay, self._guarded(self._flush_commit))
+        """Start handling the next Ready unless one is still being persisted."""
+        if not self.alive or self.busy or not self.node.has_ready():
             return
         rd = self.node.ready()
         self.world.invariants.persisted(self.id, rd.entries)
@@ -184,11 +174,6 @@ class SimNode:
             self.world.events.after(delay, self._guarded(lambda: self._finish(rd, synced=True)))
         else:
             self._finish(rd, synced=False)
-
-    def _flush_commit(self) -> None:
-        self.commit_flush_due = False
-        self.node.flush_commit()
-        self.after_input()
 
     def _finish(self, rd: Ready, synced: bool) -> None:
         if synced:

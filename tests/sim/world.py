@@ -273,7 +273,6 @@ def with_core_defaults(profile: FaultProfile) -> FaultProfile:
         pre_vote=default.pre_vote,
         check_quorum=default.check_quorum,
         max_uncommitted_bytes=default.max_uncommitted_bytes,
-        commit_delay_ms=default.commit_delay_ms,
     )
 
 
