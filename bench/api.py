@@ -1,8 +1,8 @@
 """The issue-2 API benchmark: local GET, PUT and watch fan-out, pyetcd next to etcd in one run.
 
-Both servers run side by side for the whole suite and every cell is measured on one, then
-the other, straight after: the machine is shared, and only ratios taken this close together
-are meaningful.
+Both servers run side by side for the whole suite and every cell is measured in short blocks
+taken in turns by the two: the machine is shared and its speed drifts, and only ratios taken
+this close together are meaningful.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ FANOUT = "watch fan-out"
 # Fan-out rounds alternate between the servers in blocks this long, so a burst of background
 # load on the shared machine hits both rather than one.
 FANOUT_BLOCK = 5
+# A load cell likewise runs in this many blocks per server, taken in turn: this machine's speed
+# drifts by 10-20% over tens of seconds, which one block per server would put into the ratio.
+LOAD_BLOCKS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,14 +89,20 @@ def fanout_blocks(rounds: int) -> list[int]:
     return [FANOUT_BLOCK] * full + ([rest] if rest else [])
 
 
-def _measure(server: Server, cell: Cell, suite: Suite, keys: int, rounds: int) -> Result:
+def load_blocks(duration: float) -> list[float]:
+    """A load cell's seconds split into up to LOAD_BLOCKS blocks of whole seconds (wrk's unit)."""
+    block = max(1, round(duration / LOAD_BLOCKS))
+    return [float(block)] * max(1, round(duration / block))
+
+
+def _measure(server: Server, cell: Cell, keys: int, block: float) -> Result:
     if not server.alive():
         return "server exited"
     try:
         if cell.workload == FANOUT:
-            return uvloop.run(run_fanout(server, cell.size, rounds))
+            return uvloop.run(run_fanout(server, cell.size, int(block)))
         method = "GET" if cell.workload == GET else "PUT"
-        return run_wrk(server, method, cell.size, suite.duration, keys, VALUE_SIZE)
+        return run_wrk(server, method, cell.size, block, keys, VALUE_SIZE)
     except Exception as exc:  # one failed cell is reported in its place; the others still run
         return f"error: {type(exc).__name__}: {exc}"
 
@@ -124,9 +133,10 @@ def run_suite(
         measure_cells(
             suite.results,
             suite.rounds,
+            suite.duration,
             suite_cells,
             servers,
-            lambda server, cell, rounds: _measure(server, cell, suite, keys, rounds),
+            lambda server, cell, block: _measure(server, cell, keys, block),
             lambda cell: f"{cell.workload} {cell.size}",
             progress,
         )
@@ -181,17 +191,18 @@ T = TypeVar("T")
 def measure_cells(
     results: dict[tuple[C, str], Result],
     rounds: int,
+    duration: float,
     cells: Sequence[C],
     targets: dict[str, T],
-    measure: Callable[[T, C, int], Result],
+    measure: Callable[[T, C, float], Result],
     label: Callable[[C], str],
     progress: Callable[[str], None],
 ) -> None:
-    """Every cell on every target in turn; a fan-out cell runs in blocks that alternate between
-    the targets (so background load hits both alike) and its blocks are merged. A cell that
-    failed on a target (a text result) is not retried there."""
+    """Every cell on every target, in blocks taken in turn by the targets (so drift and bursts
+    of background load hit both alike) and merged: fan-out rounds, or seconds of load. A cell
+    that failed on a target (a text result) is not retried there."""
     for cell in cells:
-        passes = fanout_blocks(rounds) if cell.workload == FANOUT else [0]
+        passes = fanout_blocks(rounds) if cell.workload == FANOUT else load_blocks(duration)
         for block in passes:
             for impl, target in targets.items():
                 before = results.get((cell, impl))
@@ -200,6 +211,8 @@ def measure_cells(
                 progress(f"{label(cell)} on {impl}")
                 result = measure(target, cell, block)
                 if isinstance(before, FanoutResult) and isinstance(result, FanoutResult):
+                    result = before.plus(result)
+                if isinstance(before, LoadResult) and isinstance(result, LoadResult):
                     result = before.plus(result)
                 results[(cell, impl)] = result
                 time.sleep(0.2)
@@ -289,7 +302,8 @@ def render(suite: Suite, command: str, machine: str) -> str:
         ])  # fmt: skip
     out += [
         f"{suite.duration:g} s per load cell (wrk, closed loop, {KEYS} keys, {VALUE_SIZE}-byte "
-        f"values); fan-out: median of {suite.rounds} rounds (taken in turns of {FANOUT_BLOCK} "
+        f"values, in blocks of {load_blocks(suite.duration)[0]:g} s taken in turns by the "
+        f"servers); fan-out: median of {suite.rounds} rounds (taken in turns of {FANOUT_BLOCK} "
         "per server), time from sending the PUT until "
         "every watcher has the whole response. CPU is the server process's user+system time "
         "from /proc (10 ms ticks); wrk's own CPU is in brackets; the fan-out client is this "

@@ -1,10 +1,10 @@
 """The issue-5 cluster benchmark: 3-member pyetcd next to 3-member etcd, in one run.
 
-Both clusters run side by side for the whole suite and every cell is measured on etcd, then on
-pyetcd straight after, with the same wrk load generator; only ratios taken this close together
-mean anything on a shared machine. Requests go either all to the leader or spread evenly over
-the three members (one connection: to a follower); CPU is summed over the members and shown
-for the leader on its own.
+Both clusters run side by side for the whole suite and every cell is measured in short blocks
+taken in turns by etcd and pyetcd, with the same wrk load generator; only ratios taken this
+close together mean anything on a shared machine. Requests go either all to the leader or
+spread evenly over the three members (one connection: to a follower); CPU is summed over the
+members and shown for the leader on its own.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from bench.api import (
     PUT,
     Target,
     fanout_text,
+    load_blocks,
     load_text,
     markdown_table,
     measure_cells,
@@ -103,18 +104,20 @@ def load_targets(cluster: Cluster, leader: Server, cell: Cell) -> list[Server]:
     return followers[:1] if cell.size == 1 else [*followers, leader]
 
 
-def _measure(cluster: Cluster, cell: Cell, suite: Suite, keys: int, rounds: int) -> Result:
+def _measure(cluster: Cluster, cell: Cell, suite: Suite, keys: int, block: float) -> Result:
     if not cluster.alive():
         return "a member exited"
     try:
         leader = cluster.leader()
         members = [leader, *cluster.followers(leader)]
         if cell.workload == FANOUT:
-            result: Result = uvloop.run(run_fanout(leader, cell.size, rounds, spread_over=members))
+            result: Result = uvloop.run(
+                run_fanout(leader, cell.size, int(block), spread_over=members)
+            )
         else:
             targets = load_targets(cluster, leader, cell)
             method = WORKLOADS[cell.workload]
-            result = run_load(targets, method, cell.size, suite.duration, keys, VALUE_SIZE, members)
+            result = run_load(targets, method, cell.size, block, keys, VALUE_SIZE, members)
         if cluster.leader() is not leader:
             suite.notes.append(f"{cluster.impl}: the leader changed during {_cell_name(cell)}")
         return result
@@ -165,6 +168,7 @@ def run_suite(
         measure_cells(
             suite.results,
             suite.rounds,
+            suite.duration,
             suite_cells,
             clusters,
             lambda cluster, cell, block: _measure(cluster, cell, suite, keys, block),
@@ -231,7 +235,8 @@ def render(suite: Suite, command: str, machine: str) -> str:
         ])  # fmt: skip
     out += [
         f"{MEMBERS}-member clusters, {suite.duration:g} s per load cell (wrk, closed loop, "
-        f"{KEYS} keys, {VALUE_SIZE}-byte values). `leader`: every connection to the leader; "
+        f"{KEYS} keys, {VALUE_SIZE}-byte values, in blocks of {load_blocks(suite.duration)[0]:g} s "
+        "taken in turns by the clusters). `leader`: every connection to the leader; "
         "`spread`: one wrk thread per member with an equal share of the connections (one "
         "connection: to a follower). CPU: user+system of the members from /proc, summed, the "
         "leader's share in brackets, then per request; wrk's own CPU in brackets. Fan-out: "

@@ -82,6 +82,27 @@ class LoadResult:
     # Per member when several processes were measured (their sum is server_cpu_s).
     member_cpu_s: tuple[float, ...] = ()
 
+    def plus(self, other: LoadResult) -> LoadResult:
+        """Both blocks as one result: counts and times add up; the percentiles are the blocks'
+        own, averaged with their requests as weights (wrk reports no histogram to merge)."""
+        requests = self.requests + other.requests
+
+        def mean(a: float, b: float) -> float:
+            if not requests:
+                return (a + b) / 2
+            return (a * self.requests + b * other.requests) / requests
+
+        return LoadResult(
+            requests,
+            self.seconds + other.seconds,
+            mean(self.p50_ms, other.p50_ms),
+            mean(self.p99_ms, other.p99_ms),
+            self.errors + other.errors,
+            self.server_cpu_s + other.server_cpu_s,
+            self.client_cpu_s + other.client_cpu_s,
+            tuple(a + b for a, b in zip(self.member_cpu_s, other.member_cpu_s, strict=True)),
+        )
+
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds > 0 else 0.0

@@ -83,6 +83,19 @@ def test_fanout_rounds_alternate_in_blocks_and_add_up() -> None:
     assert total.server_cpu_ms_per_round == 250.0
 
 
+def test_load_cells_alternate_in_blocks_of_whole_seconds_and_add_up() -> None:
+    assert api.load_blocks(10) == [2.0] * 5
+    assert api.load_blocks(2) == [1.0, 1.0]
+    assert api.load_blocks(1) == [1.0]
+    assert api.load_blocks(30) == [6.0] * 5
+    a = LoadResult(300, 2.0, 1.0, 4.0, 1, 0.6, 0.1, (0.4, 0.2))
+    b = LoadResult(100, 2.0, 2.0, 8.0, 0, 0.25, 0.125, (0.125, 0.125))
+    total = a.plus(b)
+    # Percentiles are averaged with the requests as weights; everything else adds up.
+    assert total == LoadResult(400, 4.0, 1.25, 5.0, 1, 0.85, 0.225, (0.525, 0.325))
+    assert total.rps == 100.0
+
+
 def _load(rps: int) -> LoadResult:
     return LoadResult(rps, 1.0, 0.1, 1.0, 0, 0.5, 0.2)
 
