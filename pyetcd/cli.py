@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -241,6 +242,19 @@ def _cert_common_name(request: web.Request) -> str | None:
     return None
 
 
+# Young-generation size before a collection: at CPython's 700 the allocations of a write or two
+# set off a collection. Raising it gained 5-11% of PUT throughput on 3 members at 1 connection
+# and 13% at 128 (alternated A/Bs, bench/RESULTS.md).
+GC_THRESHOLD = (20_000, 20, 20)
+
+
+def _settle_gc() -> None:
+    """Once booted, collect less often: reference counting still frees at once everything
+    that is not in a cycle. (Not gc.freeze(): store nodes point at their parents, so a
+    deleted directory or a store replaced by a snapshot is a cycle it would never free.)"""
+    gc.set_threshold(*GC_THRESHOLD)
+
+
 async def serve(config: Config) -> int:
     """Serve until SIGTERM or SIGINT (exit 0) or until the member stops on its own (exit 1:
     removed from the cluster, fatal WAL error), then close the listeners and end open watches."""
@@ -271,6 +285,7 @@ async def serve(config: Config) -> int:
         if not stop.is_set() and not server.done.is_set():
             logging.getLogger("embed").info("ready to serve client requests")
             await _serve_clients(runner, listeners, tls.client_ssl)
+            _settle_gc()
             notify_ready()
         await _first(stop.wait(), server.done.wait())
         if stop.is_set():
