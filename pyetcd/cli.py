@@ -243,8 +243,8 @@ def _cert_common_name(request: web.Request) -> str | None:
 
 
 # Young-generation size before a collection: at CPython's 700 the allocations of a write or two
-# set off a collection. Raising it gained 5-11% of PUT throughput on 3 members at 1 connection
-# and 13% at 128 (alternated A/Bs, bench/RESULTS.md).
+# set off a collection. Raising it gained 0.5-11% of PUT throughput on 3 members at 1 connection
+# in three alternated A/Bs (8.5% over the longest) and 13% at 128 (bench/RESULTS.md).
 GC_THRESHOLD = (20_000, 20, 20)
 
 
