@@ -17,6 +17,18 @@ from raft import (
 from raft.testing import Network
 
 
+def _record(net: Network) -> list[Message]:
+    """Every message the network delivers from now on, in order."""
+    seen: list[Message] = []
+
+    def hook(m: Message) -> bool:
+        seen.append(m)
+        return True
+
+    net.msg_hook = hook
+    return seen
+
+
 def test_proposals_replicate_and_apply_in_order_everywhere() -> None:
     net = Network(range(1, 6))
     net.campaign(1)
@@ -160,17 +172,10 @@ def test_max_size_per_msg_splits_appends() -> None:
         net.nodes[1].propose(b"x" * 100)
     net.stabilize()
     net.heal()
-    sizes = []
-
-    def record(m: Message) -> bool:
-        if isinstance(m, AppendEntries) and m.to == 2:
-            sizes.append(len(m.entries))
-        return True
-
-    net.msg_hook = record
+    seen = _record(net)
     net.tick()
     assert len(net.applied[2]) == 10
-    assert max(sizes) <= 2
+    assert max(len(m.entries) for m in seen if isinstance(m, AppendEntries) and m.to == 2) <= 2
 
 
 def test_uncommitted_size_bound_drops_proposals_until_entries_commit() -> None:
@@ -224,17 +229,6 @@ def test_lost_appends_with_a_full_inflight_window_are_resent_after_heartbeats() 
     net.heal()
     net.tick(n=3)
     assert all(applied == [b"%d" % i for i in range(6)] for applied in net.applied.values())
-
-
-def _record(net: Network) -> list[Message]:
-    seen: list[Message] = []
-
-    def hook(m: Message) -> bool:
-        seen.append(m)
-        return True
-
-    net.msg_hook = hook
-    return seen
 
 
 def test_commit_notices_to_replicating_followers_go_unanswered() -> None:
