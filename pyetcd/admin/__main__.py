@@ -1,0 +1,5 @@
+import sys
+
+from pyetcd.admin.cli import main
+
+sys.exit(main())

@@ -1,0 +1,136 @@
+"""`pyetcd-admin`: operator commands beside the daemon. Usage errors and failures are one line
+on stderr and a non-zero exit (2 for usage, 1 otherwise)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from pyetcd.admin.keyspace import normalise_prefix
+from pyetcd.admin.migrate import DEFAULT_CONCURRENCY, Options, migrate
+from pyetcd.admin.v2client import AdminError, TLSFiles, V2Client
+
+PROG = "pyetcd-admin"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{PROG}: error: {message}\n")
+        raise SystemExit(2)
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be more than 0")
+    return value
+
+
+def _tls(args: argparse.Namespace, side: str) -> TLSFiles:
+    return TLSFiles(
+        getattr(args, f"{side}_ca_file"),
+        getattr(args, f"{side}_cert_file"),
+        getattr(args, f"{side}_key_file"),
+    )
+
+
+async def _run_migrate(args: argparse.Namespace) -> int:
+    opts = Options(
+        prefix=normalise_prefix(args.prefix),
+        hidden=tuple(normalise_prefix(h) for h in args.hidden),
+        follow=args.follow,
+        concurrency=args.concurrency,
+        report_interval=args.report_interval,
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        async with (
+            V2Client(args.source, _tls(args, "from")) as source,
+            V2Client(args.dest, _tls(args, "to")) as dest,
+        ):
+            return await migrate(source, dest, opts, stop)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(RuntimeError):
+                loop.remove_signal_handler(signum)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="Operator commands for pyetcd clusters.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    mig = commands.add_parser(
+        "migrate",
+        help="copy a live v2 keyspace (etcd or pyetcd) into pyetcd, optionally following it",
+        description="Copy every key, directory, value and remaining TTL under --prefix from "
+        "--from to --to; with --follow keep replaying the source's changes until SIGINT or "
+        "SIGTERM, reporting the lag. Exit 0 when the destination matches the source.",
+    )
+    mig.add_argument(
+        "--from", dest="source", required=True, metavar="URL", help="client URL of a source member"
+    )
+    mig.add_argument(
+        "--to", dest="dest", required=True, metavar="URL", help="client URL of a destination member"
+    )
+    mig.add_argument("--prefix", default="/", help="subtree to copy (default: everything)")
+    mig.add_argument(
+        "--hidden",
+        action="append",
+        default=[],
+        metavar="KEY",
+        help="a hidden node to copy as well (the v2 API never lists them); repeat",
+    )
+    mig.add_argument(
+        "--follow",
+        action="store_true",
+        help="after the copy, replay the source's changes until stopped",
+    )
+    mig.add_argument(
+        "--concurrency",
+        type=_positive,
+        default=DEFAULT_CONCURRENCY,
+        help=f"writes in flight during the copy (default {DEFAULT_CONCURRENCY})",
+    )
+    mig.add_argument(
+        "--report-interval",
+        type=_seconds,
+        default=5.0,
+        metavar="SECONDS",
+        help="seconds between lag reports with --follow (default 5)",
+    )
+    for side in ("from", "to"):
+        for what in ("ca", "cert", "key"):
+            mig.add_argument(
+                f"--{side}-{what}-file", default="", help=f"TLS {what} file for the {side} endpoint"
+            )
+    mig.set_defaults(run=_run_migrate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return asyncio.run(args.run(args))
+    except AdminError as exc:
+        sys.stderr.write(f"{PROG}: {exc}\n")
+        return 1
