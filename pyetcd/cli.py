@@ -32,9 +32,11 @@ from pyetcd.config import (
 )
 from pyetcd.flags import ConfigError, HelpRequested
 from pyetcd.notify import notify_ready
+from pyetcd.proxy.run import run_proxy
 from pyetcd.server import STOPPED, EtcdServer
 from pyetcd.tlsconfig import TLSConfigError, TLSSettings, build_tls
 from pyetcd.urls import host_port
+from tls import TLSMaterialError
 
 log = logging.getLogger("etcdmain")
 
@@ -125,8 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         try:
-            return runner.run(serve(loaded))
-        except TLSConfigError as exc:
+            return runner.run(run_proxy(loaded) if loaded.proxy != "off" else serve(loaded))
+        except (TLSConfigError, TLSMaterialError) as exc:
             for problem in exc.problems:
                 _fatal(problem, 1)
             return 1

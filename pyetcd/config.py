@@ -195,6 +195,8 @@ ACTIVE = frozenset(
         "heartbeat-interval", "election-timeout", "snapshot-count", "max-snapshots", "max-wals",
         "strict-reconfig-check", "cert-file", "key-file", "trusted-ca-file", "client-cert-auth",
         "peer-cert-file", "peer-key-file", "peer-trusted-ca-file", "peer-client-cert-auth",
+        "proxy", "proxy-failure-wait", "proxy-refresh-interval", "proxy-dial-timeout",
+        "proxy-write-timeout", "proxy-read-timeout",
     }
 )  # fmt: skip
 
@@ -238,6 +240,12 @@ class Config:
     peer_client_cert_auth: bool
     inert: tuple[str, ...]
     warnings: tuple[str, ...]
+    proxy: str = "off"
+    proxy_failure_wait_ms: int = 5000
+    proxy_refresh_interval_ms: int = 30000
+    proxy_dial_timeout_ms: int = 1000
+    proxy_write_timeout_ms: int = 5000
+    proxy_read_timeout_ms: int = 0
 
     @property
     def peer_urls(self) -> tuple[str, ...]:
@@ -337,12 +345,14 @@ def _verify(parsed: Parsed) -> None:
             f"--election-timeout[{election}ms] is too long, and should be set less than "
             f"{MAX_ELECTION_MS}ms"
         )
-    if parsed.is_set("listen-client-urls") and not parsed.is_set("advertise-client-urls"):
+    if (
+        parsed.is_set("listen-client-urls")
+        and not parsed.is_set("advertise-client-urls")
+        and parsed.text("proxy") == "off"  # a proxy advertises nothing (etcd's mayBeProxy)
+    ):
         raise _verify_error(
             "--advertise-client-urls is required when --listen-client-urls is set explicitly"
         )
-    if parsed.text("proxy") != "off":
-        raise ConfigError(f"proxy mode (--proxy {parsed.text('proxy')}) is not supported yet")
     for key in ("listen-client-urls", "listen-peer-urls"):
         for url in parsed.strings(key):
             if not url.startswith(("http://", "https://")):
@@ -396,7 +406,9 @@ def _go_quote(urls: tuple[str, ...]) -> str:
 
 
 def _build(parsed: Parsed) -> Config:
-    cluster = _initial_cluster(parsed)
+    # A proxy is no member: --initial-cluster only names the members it asks (etcd's rule).
+    proxying = parsed.text("proxy") != "off"
+    cluster = _proxy_cluster(parsed) if proxying else _initial_cluster(parsed)
     name = parsed.text("name")
     given = parsed.from_command_line | parsed.from_env
     return Config(
@@ -423,4 +435,19 @@ def _build(parsed: Parsed) -> Config:
         peer_client_cert_auth=parsed.switch("peer-client-cert-auth"),
         inert=tuple(sorted(n for n in given if n not in ACTIVE)),
         warnings=parsed.warnings,
+        proxy=parsed.text("proxy"),
+        proxy_failure_wait_ms=parsed.number("proxy-failure-wait"),
+        proxy_refresh_interval_ms=parsed.number("proxy-refresh-interval"),
+        proxy_dial_timeout_ms=parsed.number("proxy-dial-timeout"),
+        proxy_write_timeout_ms=parsed.number("proxy-write-timeout"),
+        proxy_read_timeout_ms=parsed.number("proxy-read-timeout"),
     )
+
+
+def _proxy_cluster(parsed: Parsed) -> dict[str, tuple[str, ...]]:
+    try:
+        return parse_initial_cluster(
+            parsed.text("initial-cluster") or "default=http://localhost:2380"
+        )
+    except URLError as exc:
+        raise ConfigError(f"error setting up initial cluster: {exc}") from None
