@@ -22,6 +22,7 @@ import pytest
 from tests import procs
 from tests.cluster.harness import running_cluster
 from tests.compat import rawhttp
+from tests.tls_cluster.cluster import tls_cluster
 
 pytestmark = pytest.mark.timeout(240)
 IMPLS = ["etcd", "pyetcd"] if shutil.which("etcd") else ["pyetcd"]
@@ -209,3 +210,30 @@ def test_readonly_refuses_writes_with_501_and_serves_reads() -> None:
         get = asyncio.run(rawhttp.request(px.port, "GET", "/v2/keys/"))
     assert (put.status, put.body) == (501, b"")  # headers: compared with etcd above
     assert get.status == 200
+
+
+def _tls_answers(impl: str) -> list[tuple[object, ...]]:
+    """A plain proxy in front of a mutual-TLS cluster (etcd-release's etcd_proxy story): the
+    client files are the certificate presented upstream, the peer files fetch the members."""
+    with tls_cluster(impl) as cluster:
+        pki = cluster.pki
+        args = (
+            "--proxy", "on",
+            "--cert-file", str(pki.client_cert), "--key-file", str(pki.client_key),
+            "--trusted-ca-file", str(pki.ca),
+            "--peer-cert-file", str(pki.peer_cert), "--peer-key-file", str(pki.peer_key),
+            "--peer-trusted-ca-file", str(pki.peer_ca),
+        )  # fmt: skip
+        with proxy(impl, [m.peer_url for m in cluster.members], *args) as px:
+            endpoints = _endpoints(px.port) or []
+            assert sorted(endpoints) == sorted(m.client_url for m in cluster.members)
+            put = rawhttp.request(px.port, "PUT", "/v2/keys/t", headers=FORM, body=b"value=1")
+            return [normal(asyncio.run(put)), normal(asyncio.run(rawhttp.request(px.port, "GET",
+                    "/v2/keys/t")))]  # fmt: skip
+
+
+def test_plain_proxy_to_a_mutual_tls_cluster() -> None:
+    ours = _tls_answers("pyetcd")
+    assert [status for status, _, _ in ours] == [201, 200]
+    if "etcd" in IMPLS:
+        assert ours == _tls_answers("etcd")
