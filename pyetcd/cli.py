@@ -111,6 +111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(version_text())
         return 0
     _setup_logging(loaded.log_level)
+    created = not os.path.exists(loaded.data_dir)
     try:
         os.makedirs(loaded.data_dir, mode=DATA_DIR_MODE, exist_ok=True)
         mode = stat.S_IMODE(os.stat(loaded.data_dir).st_mode)
@@ -129,9 +130,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         except TLSConfigError as exc:
             for problem in exc.problems:
                 _fatal(problem, 1)
-            return 1
         except (ListenError, BootstrapError, OSError) as exc:
-            return _fatal(str(exc), 1)
+            _fatal(str(exc), 1)
+    if created:
+        # A failed first start leaves no data dir (a failed start never wrote into it).
+        with contextlib.suppress(OSError):
+            os.rmdir(loaded.data_dir)
+    return 1
 
 
 def _log_startup(config: Config) -> None:
@@ -144,6 +149,8 @@ def _log_startup(config: Config) -> None:
     embed.info("name = %s", config.name)
     embed.info("data dir = %s", config.data_dir)
     embed.info("member dir = %s", os.path.join(config.data_dir, "member"))
+    if config.wal_dir:
+        embed.info("dedicated WAL dir = %s", config.wal_dir)
     embed.info(
         "heartbeat = %dms, election = %dms, snapshot count = %d",
         config.heartbeat_interval_ms,
@@ -263,7 +270,14 @@ async def serve(config: Config) -> int:
     server = EtcdServer(
         config, peer_server_ssl=tls.peer_server_ssl, peer_client_ssl=tls.peer_client_ssl
     )
-    await server.start()
+    # Bound before the member starts, as etcd binds its listeners before it writes anything:
+    # a busy port then leaves no data behind (pyetcd.bootstrap).
+    listeners = _bind_client_urls(config.listen_client_urls)
+    try:
+        await server.start()
+    except BaseException:
+        _close(listeners)
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -278,9 +292,7 @@ async def serve(config: Config) -> int:
     )
     runner = web.ServerRunner(client_api, shutdown_timeout=SHUTDOWN_GRACE)
     await runner.setup()
-    listeners: list[_Listener] = []
     try:
-        listeners = _bind_client_urls(config.listen_client_urls)
         await _first(server.wait_published(), stop.wait())
         if not stop.is_set() and not server.done.is_set():
             logging.getLogger("embed").info("ready to serve client requests")

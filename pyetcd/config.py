@@ -32,6 +32,7 @@ from pyetcd.flags import (
     parse_urls,
 )
 from pyetcd.urls import URLError, check_bind_urls, host_port, parse_initial_cluster
+from raft.aio.recovery import member_initialized
 
 ETCD_VERSION = "3.4.23"
 try:
@@ -195,6 +196,7 @@ ACTIVE = frozenset(
         "heartbeat-interval", "election-timeout", "snapshot-count", "max-snapshots", "max-wals",
         "strict-reconfig-check", "cert-file", "key-file", "trusted-ca-file", "client-cert-auth",
         "peer-cert-file", "peer-key-file", "peer-trusted-ca-file", "peer-client-cert-auth",
+        "wal-dir", "pre-vote", "initial-election-tick-advance", "unsafe-no-fsync",
     }
 )  # fmt: skip
 
@@ -238,6 +240,10 @@ class Config:
     peer_client_cert_auth: bool
     inert: tuple[str, ...]
     warnings: tuple[str, ...]
+    wal_dir: str = ""
+    pre_vote: bool = False
+    initial_election_tick_advance: bool = True
+    unsafe_no_fsync: bool = False
 
     @property
     def peer_urls(self) -> tuple[str, ...]:
@@ -396,12 +402,15 @@ def _go_quote(urls: tuple[str, ...]) -> str:
 
 
 def _build(parsed: Parsed) -> Config:
-    cluster = _initial_cluster(parsed)
     name = parsed.text("name")
+    data_dir = parsed.text("data-dir") or f"{name}.etcd"
+    # As etcd: a member with a WAL never reads the --initial-cluster* flags (nor checks them).
+    initialized = member_initialized(data_dir, parsed.text("wal-dir"))
+    cluster = {} if initialized else _initial_cluster(parsed)
     given = parsed.from_command_line | parsed.from_env
     return Config(
         name=name,
-        data_dir=parsed.text("data-dir") or f"{name}.etcd",
+        data_dir=data_dir,
         listen_client_urls=parsed.strings("listen-client-urls"),
         advertise_client_urls=parsed.strings("advertise-client-urls"),
         listen_peer_urls=parsed.strings("listen-peer-urls"),
@@ -423,4 +432,8 @@ def _build(parsed: Parsed) -> Config:
         peer_client_cert_auth=parsed.switch("peer-client-cert-auth"),
         inert=tuple(sorted(n for n in given if n not in ACTIVE)),
         warnings=parsed.warnings,
+        wal_dir=parsed.text("wal-dir"),
+        pre_vote=parsed.switch("pre-vote"),
+        initial_election_tick_advance=parsed.switch("initial-election-tick-advance"),
+        unsafe_no_fsync=parsed.switch("unsafe-no-fsync"),
     )
