@@ -38,6 +38,8 @@ from raft.types import ConfChange
 log = logging.getLogger("etcdserver")
 
 FETCH_TIMEOUT = 5.0
+# etcd warns above this --max-request-bytes (which only its v3 API enforces).
+RECOMMENDED_MAX_REQUEST_BYTES = 10 * 1024 * 1024
 
 
 class BootstrapError(Exception):
@@ -147,6 +149,12 @@ async def plan_start(
         log.warning(
             "--unsafe-no-fsync is set: the WAL and snapshots are written without fsync, so a "
             "power loss can lose acknowledged writes"
+        )
+    if config.max_request_bytes > RECOMMENDED_MAX_REQUEST_BYTES:
+        log.warning(
+            "MaxRequestBytes %d exceeds maximum recommended size %d",
+            config.max_request_bytes,
+            RECOMMENDED_MAX_REQUEST_BYTES,
         )
     if WAL.exists(lay.fs, lay.wal_dir):
         try:

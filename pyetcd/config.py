@@ -83,7 +83,9 @@ FLAGS: tuple[Flag, ...] = (
     _f("backend-batch-interval", parse_duration, "", "v3 backend commit interval.", _MEMBER),
     _f("backend-batch-limit", parse_int, "0", "v3 backend operations per commit.", _MEMBER),
     _f("max-txn-ops", parse_uint, "128", "v3 operations per transaction.", _MEMBER),
-    _f("max-request-bytes", parse_uint, "1572864", "Largest client request accepted.", _MEMBER),
+    _f("max-request-bytes", parse_uint, "1572864",
+       "Largest v3 (gRPC) request accepted; as in etcd 3.4, v2 requests are not held to it "
+       "(their form bodies stop at 10 MiB).", _MEMBER),
     _f("max-concurrent-streams", parse_uint32, "4294967295",
        "gRPC streams per client connection.", _MEMBER, shown="math.MaxUint32"),
     _f("grpc-keepalive-min-time", parse_duration, "5s", "gRPC keepalive minimum.", _MEMBER),
@@ -197,6 +199,7 @@ ACTIVE = frozenset(
         "strict-reconfig-check", "cert-file", "key-file", "trusted-ca-file", "client-cert-auth",
         "peer-cert-file", "peer-key-file", "peer-trusted-ca-file", "peer-client-cert-auth",
         "wal-dir", "pre-vote", "initial-election-tick-advance", "unsafe-no-fsync",
+        "max-request-bytes",
     }
 )  # fmt: skip
 
@@ -244,6 +247,7 @@ class Config:
     pre_vote: bool = False
     initial_election_tick_advance: bool = True
     unsafe_no_fsync: bool = False
+    max_request_bytes: int = 1572864
 
     @property
     def peer_urls(self) -> tuple[str, ...]:
@@ -436,4 +440,5 @@ def _build(parsed: Parsed) -> Config:
         pre_vote=parsed.switch("pre-vote"),
         initial_election_tick_advance=parsed.switch("initial-election-tick-advance"),
         unsafe_no_fsync=parsed.switch("unsafe-no-fsync"),
+        max_request_bytes=parsed.number("max-request-bytes"),
     )
