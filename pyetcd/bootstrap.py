@@ -18,11 +18,13 @@ import contextlib
 import logging
 import os
 import shutil
+import time
 from dataclasses import dataclass
 
 from pyetcd.config import Config
 from pyetcd.ids import cluster_id, format_id, member_id
 from pyetcd.membership import BadContext, ClusterInfo, bootstrap_changes, decode_info
+from pyetcd.standalone import force_new_cluster
 from raft.aio.fs import FS, NoSyncFS, OsFS
 from raft.aio.recovery import Boot, member_dirs, open_data_dir
 from raft.aio.transport import (
@@ -159,6 +161,9 @@ async def plan_start(
     if WAL.exists(lay.fs, lay.wal_dir):
         try:
             boot = await asyncio.to_thread(lay.open, None)
+            if config.force_new_cluster:
+                urls, now = config.initial_advertise_peer_urls, time.time_ns()
+                boot = await asyncio.to_thread(force_new_cluster, boot, urls, now)
         except WalError as exc:
             raise BootstrapError(f"cannot read the data dir {config.data_dir}: {exc}") from None
         return _restart(lay, boot)

@@ -199,7 +199,7 @@ ACTIVE = frozenset(
         "strict-reconfig-check", "cert-file", "key-file", "trusted-ca-file", "client-cert-auth",
         "peer-cert-file", "peer-key-file", "peer-trusted-ca-file", "peer-client-cert-auth",
         "wal-dir", "pre-vote", "initial-election-tick-advance", "unsafe-no-fsync",
-        "max-request-bytes",
+        "max-request-bytes", "force-new-cluster",
     }
 )  # fmt: skip
 
@@ -248,6 +248,7 @@ class Config:
     initial_election_tick_advance: bool = True
     unsafe_no_fsync: bool = False
     max_request_bytes: int = 1572864
+    force_new_cluster: bool = False
 
     @property
     def peer_urls(self) -> tuple[str, ...]:
@@ -441,4 +442,5 @@ def _build(parsed: Parsed) -> Config:
         initial_election_tick_advance=parsed.switch("initial-election-tick-advance"),
         unsafe_no_fsync=parsed.switch("unsafe-no-fsync"),
         max_request_bytes=parsed.number("max-request-bytes"),
+        force_new_cluster=parsed.switch("force-new-cluster"),
     )

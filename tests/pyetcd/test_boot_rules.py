@@ -3,12 +3,14 @@ member added at runtime restarting with the default `--initial-cluster-state new
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import pytest
 
+from pyetcd.server import EtcdServer
 from store.commands import Set
-from tests.pyetcd.harness import Cluster, wait_until
+from tests.pyetcd.harness import SEGMENT, Cluster, wait_until
 
 NAMES = ("a", "b", "c")
 # The harness's 10 ms heartbeat and 100 ms election timeout: 10 ticks, all but 2 advanced.
@@ -60,5 +62,39 @@ async def test_a_member_added_at_runtime_restarts_with_the_default_new(tmp_path)
         await again.linearizable_read()
         assert again.store.get("/j").node.value == "1"
         await wait_until(lambda: len(again.members()) == 4, 10)
+    finally:
+        await cluster.stop_all()
+
+
+async def test_force_new_cluster_keeps_the_data_and_the_id_and_can_grow_again(tmp_path) -> None:
+    """etcd 3.4's --force-new-cluster: the other members are removed through the log (a conf
+    change each, appended to the WAL at start), so the store's member list agrees with raft."""
+    cluster = Cluster(str(tmp_path), NAMES)
+    try:
+        await cluster.start_all()
+        leader = cluster.leader()
+        for i in range(20):
+            await leader.propose(Set(f"/k{i}", str(i), False, None, False, leader.now()))
+        ids = {name: server.member_id for name, server in cluster.servers.items()}
+        await cluster.stop_all()
+        config = dataclasses.replace(cluster.config("a"), force_new_cluster=True)
+        alone = EtcdServer(config, wal_segment_size=SEGMENT)
+        await alone.start()
+        cluster.servers["a"] = alone
+        await wait_until(lambda: alone.leader() is not None and len(alone.members()) == 1, 10)
+        assert [m.id for m in alone.members()] == [ids["a"]]
+        assert alone._running_node().status().voters == (ids["a"],)
+        await alone.linearizable_read()
+        assert alone.store.get("/k19").node.value == "19"
+        await alone.propose(Set("/after", "1", False, None, False, alone.now()))
+
+        cluster.reserve("d")
+        added = await alone.add_member((cluster.peer_url("d"),))
+        joiner = await cluster.start("d", "existing", ("a", "d"))
+        assert joiner.member_id == added.id
+        await cluster.settled()
+        await joiner.linearizable_read()
+        assert joiner.store.get("/after").node.value == "1"
+        assert sorted(m.id for m in joiner.members()) == sorted((ids["a"], added.id))
     finally:
         await cluster.stop_all()
