@@ -35,6 +35,8 @@ from pyetcd.notify import notify_ready
 from pyetcd.server import STOPPED, EtcdServer
 from pyetcd.tlsconfig import TLSConfigError, TLSSettings, build_tls
 from pyetcd.urls import host_port
+from raft.aio.fs import OsFS
+from raft.aio.recovery import missing_dirs, sync_parents
 
 log = logging.getLogger("etcdmain")
 
@@ -111,9 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(version_text())
         return 0
     _setup_logging(loaded.log_level)
-    created = not os.path.exists(loaded.data_dir)
+    fs = OsFS()
+    made = missing_dirs(fs, (loaded.data_dir,))
     try:
         os.makedirs(loaded.data_dir, mode=DATA_DIR_MODE, exist_ok=True)
+        if not loaded.unsafe_no_fsync:
+            sync_parents(fs, made)
         mode = stat.S_IMODE(os.stat(loaded.data_dir).st_mode)
     except OSError as exc:
         return _fatal(f"cannot access data directory: {exc}", 1)
@@ -132,10 +137,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 _fatal(problem, 1)
         except (ListenError, BootstrapError, OSError) as exc:
             _fatal(str(exc), 1)
-    if created:
-        # A failed first start leaves no data dir (a failed start never wrote into it).
+    # A failed first start leaves no data dir: it wrote nothing into it (pyetcd.bootstrap).
+    for path in made:
         with contextlib.suppress(OSError):
-            os.rmdir(loaded.data_dir)
+            os.rmdir(path)
     return 1
 
 

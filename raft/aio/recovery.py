@@ -130,6 +130,7 @@ def _create(
         raise DataDirError(f"{wal_dir} holds no WAL and no cluster/member id was given")
     if fs.exists(snap_dir) and any(n.endswith(".snap") for n in fs.listdir(snap_dir)):
         raise DataDirError(f"{snap_dir} holds snapshots but {wal_dir} holds no WAL")
+    new_dirs = missing_dirs(fs, (wal_dir, snap_dir))
     wal = WAL.create(
         fs,
         wal_dir,
@@ -140,7 +141,26 @@ def _create(
     )
     try:
         snaps = SnapStore(fs, snap_dir, max_snapshots)
+        sync_parents(fs, new_dirs)
     except BaseException:
         wal.close()
         raise
     return Boot(fs, wal, snaps, MemoryStorage(), metadata, None, HardState(), is_new=True)
+
+
+def missing_dirs(fs: FS, paths: tuple[str, ...]) -> list[str]:
+    """The directories creating `paths` makes, deepest first: each one's entry in its parent
+    must be synced too, or a power loss could take a whole new member dir with it."""
+    missing: set[str] = set()
+    for path in paths:
+        path = os.path.normpath(os.path.abspath(path))
+        while not fs.exists(path) and path != os.path.dirname(path):
+            missing.add(path)
+            path = os.path.dirname(path)
+    return sorted(missing, key=lambda p: p.count(os.sep), reverse=True)
+
+
+def sync_parents(fs: FS, made: list[str]) -> None:
+    """Make the directories `missing_dirs` listed (and has since seen made) durable."""
+    for path in made:
+        fs.fsync_dir(os.path.dirname(path))

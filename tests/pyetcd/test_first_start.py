@@ -49,9 +49,9 @@ async def test_a_busy_port_leaves_no_data_dir_and_the_retry_bootstraps(
 async def test_bad_tls_material_leaves_the_data_dir_as_it_was(
     tmp_path: Path, existed: bool
 ) -> None:
-    data_dir = tmp_path / "t1.etcd"
+    data_dir = tmp_path / "disk" / "t1.etcd"
     if existed:
-        data_dir.mkdir(mode=0o700)
+        data_dir.mkdir(mode=0o700, parents=True)
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not a certificate\n")
     client, peer = free_port(), free_port()
@@ -59,4 +59,4 @@ async def test_bad_tls_material_leaves_the_data_dir_as_it_was(
     flags[flags.index("--listen-client-urls") + 1] = f"https://127.0.0.1:{client}"
     rc, _, err = await run_cli(*flags)
     assert rc == 1 and "Traceback" not in err
-    assert (list(data_dir.iterdir()) == []) if existed else not data_dir.exists()
+    assert (list(data_dir.iterdir()) == []) if existed else not data_dir.parent.exists()
