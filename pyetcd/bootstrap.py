@@ -133,7 +133,9 @@ def misplaced_wal(config: Config, lay: Layout) -> str | None:
     if lay.fs.exists(lay.snap_dir):
         return (
             f"the member in {config.data_dir} was bootstrapped ({lay.snap_dir} exists) but "
-            f"{lay.wal_dir} holds no WAL: start it with the --wal-dir it was bootstrapped with"
+            f"{lay.wal_dir} holds no WAL: start it with the --wal-dir it was bootstrapped with; "
+            "a member whose WAL is lost must be removed from its cluster (member remove) and "
+            "join it again as a new member (member add, --initial-cluster-state existing)"
         )
     return None
 
