@@ -11,6 +11,7 @@ import socket
 import pytest
 
 from pyetcd.bootstrap import BootstrapError, layout
+from pyetcd.config import Config, help_text, load_config
 from pyetcd.server import EtcdServer
 from raft.aio.fs import NoSyncFS
 from store.commands import Set
@@ -177,3 +178,34 @@ async def test_unsafe_no_fsync_warns_and_still_keeps_data_across_a_restart(
 def test_pre_vote_reaches_the_raft_node(tmp_path, flag: tuple[str, ...], expected: bool) -> None:
     server = EtcdServer(_config(str(tmp_path / "n1.etcd"), *flag))
     assert server._options.pre_vote is expected
+
+
+def test_the_durability_flags_are_active_from_flags_and_environment(tmp_path) -> None:
+    config = _config(
+        str(tmp_path / "n1.etcd"),
+        "--wal-dir=/disk2/wal",
+        "--pre-vote",
+        "--initial-election-tick-advance=false",
+        "--unsafe-no-fsync",
+        "--max-request-bytes=2048",
+        "--force-new-cluster",
+    )
+    assert (config.wal_dir, config.pre_vote, config.initial_election_tick_advance) == (
+        "/disk2/wal",
+        True,
+        False,
+    )
+    assert (config.unsafe_no_fsync, config.max_request_bytes, config.force_new_cluster) == (
+        True,
+        2048,
+        True,
+    )
+    assert config.inert == ()
+    from_env = load_config(["--name=n1"], {"ETCD_WAL_DIR": "/w", "ETCD_PRE_VOTE": "true"})
+    assert isinstance(from_env, Config)
+    assert (from_env.wal_dir, from_env.pre_vote) == ("/w", True)
+    shown = help_text().splitlines()
+    for name in ("wal-dir", "pre-vote", "initial-election-tick-advance", "unsafe-no-fsync",
+                 "max-request-bytes", "force-new-cluster"):  # fmt: skip
+        usage = shown[shown.index(next(s for s in shown if s.startswith(f"  --{name} "))) + 1]
+        assert "(accepted)" not in usage, usage
