@@ -252,8 +252,9 @@ class Config:
 
     @property
     def peer_urls(self) -> tuple[str, ...]:
-        """This member's entry in --initial-cluster (checked equal to its advertised URLs)."""
-        return dict(self.initial_cluster)[self.name]
+        """This member's entry in --initial-cluster (checked equal to its advertised URLs; a
+        member with a WAL does not read --initial-cluster, so its advertised URLs)."""
+        return dict(self.initial_cluster).get(self.name, self.initial_advertise_peer_urls)
 
 
 @dataclass(frozen=True, slots=True)
