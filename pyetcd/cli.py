@@ -36,6 +36,8 @@ from pyetcd.proxy.run import run_proxy
 from pyetcd.server import STOPPED, EtcdServer
 from pyetcd.tlsconfig import TLSConfigError, TLSSettings, build_tls
 from pyetcd.urls import host_port
+from raft.aio.fs import OsFS
+from raft.aio.recovery import missing_dirs, sync_parents
 from tls import TLSMaterialError
 
 log = logging.getLogger("etcdmain")
@@ -113,8 +115,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.write(version_text())
         return 0
     _setup_logging(loaded.log_level)
+    fs = OsFS()
+    made = missing_dirs(fs, (loaded.data_dir,))
     try:
         os.makedirs(loaded.data_dir, mode=DATA_DIR_MODE, exist_ok=True)
+        if not loaded.unsafe_no_fsync:
+            sync_parents(fs, made)
         mode = stat.S_IMODE(os.stat(loaded.data_dir).st_mode)
     except OSError as exc:
         return _fatal(f"cannot access data directory: {exc}", 1)
@@ -131,9 +137,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         except (TLSConfigError, TLSMaterialError) as exc:
             for problem in exc.problems:
                 _fatal(problem, 1)
-            return 1
         except (ListenError, BootstrapError, OSError) as exc:
-            return _fatal(str(exc), 1)
+            _fatal(str(exc), 1)
+    # A failed first start leaves no data dir: it wrote nothing into it (pyetcd.bootstrap).
+    for path in made:
+        with contextlib.suppress(OSError):
+            os.rmdir(path)
+    return 1
 
 
 def _log_startup(config: Config) -> None:
@@ -146,6 +156,8 @@ def _log_startup(config: Config) -> None:
     embed.info("name = %s", config.name)
     embed.info("data dir = %s", config.data_dir)
     embed.info("member dir = %s", os.path.join(config.data_dir, "member"))
+    if config.wal_dir:
+        embed.info("dedicated WAL dir = %s", config.wal_dir)
     embed.info(
         "heartbeat = %dms, election = %dms, snapshot count = %d",
         config.heartbeat_interval_ms,
@@ -265,7 +277,14 @@ async def serve(config: Config) -> int:
     server = EtcdServer(
         config, peer_server_ssl=tls.peer_server_ssl, peer_client_ssl=tls.peer_client_ssl
     )
-    await server.start()
+    # Bound before the member starts, as etcd binds its listeners before it writes anything:
+    # a busy port then leaves no data behind (pyetcd.bootstrap).
+    listeners = _bind_client_urls(config.listen_client_urls)
+    try:
+        await server.start()
+    except BaseException:
+        _close(listeners)
+        raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -280,9 +299,7 @@ async def serve(config: Config) -> int:
     )
     runner = web.ServerRunner(client_api, shutdown_timeout=SHUTDOWN_GRACE)
     await runner.setup()
-    listeners: list[_Listener] = []
     try:
-        listeners = _bind_client_urls(config.listen_client_urls)
         await _first(server.wait_published(), stop.wait())
         if not stop.is_set() and not server.done.is_set():
             logging.getLogger("embed").info("ready to serve client requests")

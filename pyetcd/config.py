@@ -32,6 +32,7 @@ from pyetcd.flags import (
     parse_urls,
 )
 from pyetcd.urls import URLError, check_bind_urls, host_port, parse_initial_cluster
+from raft.aio.recovery import member_initialized
 
 ETCD_VERSION = "3.4.23"
 try:
@@ -82,7 +83,9 @@ FLAGS: tuple[Flag, ...] = (
     _f("backend-batch-interval", parse_duration, "", "v3 backend commit interval.", _MEMBER),
     _f("backend-batch-limit", parse_int, "0", "v3 backend operations per commit.", _MEMBER),
     _f("max-txn-ops", parse_uint, "128", "v3 operations per transaction.", _MEMBER),
-    _f("max-request-bytes", parse_uint, "1572864", "Largest client request accepted.", _MEMBER),
+    _f("max-request-bytes", parse_uint, "1572864",
+       "Largest v3 (gRPC) request accepted; as in etcd 3.4, v2 requests are not held to it "
+       "(their form bodies stop at 10 MiB).", _MEMBER),
     _f("max-concurrent-streams", parse_uint32, "4294967295",
        "gRPC streams per client connection.", _MEMBER, shown="math.MaxUint32"),
     _f("grpc-keepalive-min-time", parse_duration, "5s", "gRPC keepalive minimum.", _MEMBER),
@@ -197,6 +200,8 @@ ACTIVE = frozenset(
         "peer-cert-file", "peer-key-file", "peer-trusted-ca-file", "peer-client-cert-auth",
         "proxy", "proxy-failure-wait", "proxy-refresh-interval", "proxy-dial-timeout",
         "proxy-write-timeout", "proxy-read-timeout",
+        "wal-dir", "pre-vote", "initial-election-tick-advance", "unsafe-no-fsync",
+        "max-request-bytes", "force-new-cluster",
     }
 )  # fmt: skip
 
@@ -246,11 +251,18 @@ class Config:
     proxy_dial_timeout_ms: int = 1000
     proxy_write_timeout_ms: int = 5000
     proxy_read_timeout_ms: int = 0
+    wal_dir: str = ""
+    pre_vote: bool = False
+    initial_election_tick_advance: bool = True
+    unsafe_no_fsync: bool = False
+    max_request_bytes: int = 1572864
+    force_new_cluster: bool = False
 
     @property
     def peer_urls(self) -> tuple[str, ...]:
-        """This member's entry in --initial-cluster (checked equal to its advertised URLs)."""
-        return dict(self.initial_cluster)[self.name]
+        """This member's entry in --initial-cluster (checked equal to its advertised URLs; a
+        member with a WAL does not read --initial-cluster, so its advertised URLs)."""
+        return dict(self.initial_cluster).get(self.name, self.initial_advertise_peer_urls)
 
 
 @dataclass(frozen=True, slots=True)
@@ -406,14 +418,19 @@ def _go_quote(urls: tuple[str, ...]) -> str:
 
 
 def _build(parsed: Parsed) -> Config:
-    # A proxy is no member: --initial-cluster only names the members it asks (etcd's rule).
-    proxying = parsed.text("proxy") != "off"
-    cluster = _proxy_cluster(parsed) if proxying else _initial_cluster(parsed)
     name = parsed.text("name")
+    data_dir = parsed.text("data-dir") or f"{name}.etcd"
+    # As etcd: a member with a WAL never reads the --initial-cluster* flags (nor checks them).
+    # A proxy is no member: --initial-cluster only names the members it asks (etcd's rule).
+    initialized = member_initialized(data_dir, parsed.text("wal-dir"))
+    if parsed.text("proxy") != "off":
+        cluster = _proxy_cluster(parsed)
+    else:
+        cluster = {} if initialized else _initial_cluster(parsed)
     given = parsed.from_command_line | parsed.from_env
     return Config(
         name=name,
-        data_dir=parsed.text("data-dir") or f"{name}.etcd",
+        data_dir=data_dir,
         listen_client_urls=parsed.strings("listen-client-urls"),
         advertise_client_urls=parsed.strings("advertise-client-urls"),
         listen_peer_urls=parsed.strings("listen-peer-urls"),
@@ -441,6 +458,12 @@ def _build(parsed: Parsed) -> Config:
         proxy_dial_timeout_ms=parsed.number("proxy-dial-timeout"),
         proxy_write_timeout_ms=parsed.number("proxy-write-timeout"),
         proxy_read_timeout_ms=parsed.number("proxy-read-timeout"),
+        wal_dir=parsed.text("wal-dir"),
+        pre_vote=parsed.switch("pre-vote"),
+        initial_election_tick_advance=parsed.switch("initial-election-tick-advance"),
+        unsafe_no_fsync=parsed.switch("unsafe-no-fsync"),
+        max_request_bytes=parsed.number("max-request-bytes"),
+        force_new_cluster=parsed.switch("force-new-cluster"),
     )
 
 

@@ -19,7 +19,7 @@ from functools import partial
 from http_api.protocol import MembersError, ServerMetrics
 from pyetcd import gotime
 from pyetcd.applier import Applier
-from pyetcd.bootstrap import plan_start
+from pyetcd.bootstrap import open_member, plan_start
 from pyetcd.config import Config
 from pyetcd.entry import encode_entry
 from pyetcd.ids import format_id, member_id
@@ -63,6 +63,9 @@ HEALTH_INTERVAL = 5.0
 DEFAULT_SNAPSHOT_COUNT = 100_000
 # Entries kept in the log behind a snapshot so a slow follower catches up without one (etcd's).
 CATCHUP_ENTRIES = 5000
+# etcd waits up to rafthttp's ConnReadTimeout (5 s) for peer connections before the tick advance.
+TICK_ADVANCE_POLL = 0.05
+TICK_ADVANCE_POLLS = 100
 REMOVED_MESSAGE = "the member has been permanently removed from the cluster"
 
 _STATES = {
@@ -128,6 +131,7 @@ class EtcdServer:
             election_timeout=election,
             snapshot_count=config.snapshot_count or DEFAULT_SNAPSHOT_COUNT,
             catchup_entries=catchup_entries,
+            pre_vote=config.pre_vote,
         )
         self.request_timeout = 5.0 + 2 * election
         self.health_interval = health_interval
@@ -184,11 +188,17 @@ class EtcdServer:
         try:
             await transport.start(self._config.listen_peer_urls)
         except OSError as exc:
-            plan.boot.wal.close()
+            if plan.boot is not None:
+                plan.boot.wal.close()
             urls = ",".join(self._config.listen_peer_urls)
             raise OSError(f"cannot listen for peer traffic on {urls}: {exc}") from exc
+        try:
+            boot = await open_member(plan)
+        except BaseException:
+            await transport.stop()
+            raise
         self._transport = transport
-        self._node = AsyncRaftNode(plan.boot, self, self._send, self._options, rng=self._rng)
+        self._node = AsyncRaftNode(boot, self, self._send, self._options, rng=self._rng)
         transport.set_peers(plan.peers)
         await self._node.start(plan.founders)
         if self._store_removed_self():
@@ -198,7 +208,37 @@ class EtcdServer:
         self._tasks = [
             asyncio.create_task(self._publish(), name="pyetcd-publish"),
             asyncio.create_task(self._monitor(), name="pyetcd-monitor"),
+            asyncio.create_task(self._advance_election_ticks(), name="pyetcd-tick-advance"),
         ]
+
+    async def _advance_election_ticks(self) -> None:
+        """etcd's adjustTicks: once more than one peer is connected (checked every 50 ms for
+        5 s), a member of a multi-member cluster fast-forwards all but two ticks of its election
+        clock, so the first election after boot comes sooner, yet a leader's heartbeat still
+        has two ticks to arrive. With --initial-election-tick-advance=false it waits a whole
+        election timeout. (A sole voter campaigns at once: see AsyncRaftNode.start.)"""
+        node, transport = self._running_node(), self._transport
+        if transport is None or len(node.status().voters) == 1:
+            return
+        if not self._config.initial_election_tick_advance:
+            log.info("skipping initial election tick advance")
+            return
+        election_tick = self._options.election_tick
+        for _ in range(TICK_ADVANCE_POLLS):
+            await asyncio.sleep(TICK_ADVANCE_POLL)
+            active = sum(1 for peer in transport.peer_ids() if transport.stats(peer).connected)
+            if active > 1:
+                ticks = election_tick - 2
+                log.info(
+                    "%s initialized peer connection; fast-forwarding %d ticks (election ticks "
+                    "%d) with %d active peer(s)",
+                    format_id(self._member_id),
+                    ticks,
+                    election_tick,
+                    active,
+                )
+                node.advance_ticks(ticks)
+                return
 
     async def wait_published(self) -> None:
         """Until this member's name and client URLs are committed (etcd's ReadyNotify)."""

@@ -1,8 +1,9 @@
 """The filesystem seam under the WAL and the snapshot store.
 
-`OsFS` is the real thing. `FaultyFS` is an in-memory disk for tests and the simulator that keeps
-apart what the page cache holds and what an fsync made durable, so it can cut the power (dropping
-or tearing unsynced writes), flip bits, and fail operations with ENOSPC or EIO.
+`OsFS` is the real thing (`NoSyncFS` wraps it for `--unsafe-no-fsync`). `FaultyFS` is an
+in-memory disk for tests and the simulator that keeps apart what the page cache holds and what
+an fsync made durable, so it can cut the power (dropping or tearing unsynced writes), flip bits,
+and fail operations with ENOSPC or EIO.
 
 A failed fsync raises `FsyncFailed`. It is fatal: after a failed fsync the kernel may have dropped
 the dirty pages, so the durability of everything written since the last good sync is unknown and
@@ -17,7 +18,7 @@ import posixpath
 import random
 import threading
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class FsyncFailed(OSError):
@@ -49,7 +50,7 @@ class File(Protocol):
 
 
 class FS(Protocol):
-    def open_write(self, path: str) -> File:
+    def open_write(self, path: str) -> NoSyncFile:
         """Open for writing, creating the file if missing; never truncates."""
         ...
 
@@ -157,6 +158,43 @@ class OsFS:
 
     def exists(self, path: str) -> bool:
         return os.path.exists(path)
+
+
+class NoSyncFile:
+    """A file whose fsync and fdatasync do nothing (see `NoSyncFS`)."""
+
+    __slots__ = ("_file",)
+
+    def __init__(self, file: File) -> None:
+        self._file = file
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._file, name)
+
+    def fsync(self) -> None:
+        """Skipped: --unsafe-no-fsync."""
+
+    def fdatasync(self) -> None:
+        """Skipped: --unsafe-no-fsync."""
+
+
+class NoSyncFS:
+    """etcd's `--unsafe-no-fsync`: every file and directory sync is skipped, so a power loss
+    (not a process crash: the page cache survives that) can lose acknowledged writes."""
+
+    __slots__ = ("_fs",)
+
+    def __init__(self, fs: FS) -> None:
+        self._fs = fs
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._fs, name)
+
+    def open_write(self, path: str) -> NoSyncFile:
+        return NoSyncFile(self._fs.open_write(path))
+
+    def fsync_dir(self, path: str) -> None:
+        """Skipped: --unsafe-no-fsync."""
 
 
 @dataclass(slots=True)

@@ -193,25 +193,23 @@ class AsyncRaftNode:
             self._raw.bootstrap(bootstrap)
         if self._boot.snapshot is not None:
             self._app.restore(self._boot.snapshot.data)
-        self._hasten_first_election(bool(bootstrap))
+        if self._raw.status().voters == (self.id,):
+            # A sole voter has nobody to wait for or disturb: it campaigns as soon as its
+            # committed entries are applied (unapplied conf changes, such as the bootstrap's,
+            # block a campaign). etcd fast-forwards all but one tick of its election clock.
+            self._solo_campaign = True
         self._state = _State.RUNNING
         self._tasks = [
             asyncio.create_task(self._run(), name=f"raft-{self.id:x}"),
             asyncio.create_task(self._tick_loop(), name=f"raft-tick-{self.id:x}"),
         ]
 
-    def _hasten_first_election(self, fresh: bool) -> None:
-        """Elect quickly at boot, as etcd does. A sole voter campaigns as soon as its committed
-        entries are applied (unapplied conf changes, such as the bootstrap's, block a campaign).
-        Otherwise the election clock starts one tick short of a timeout, so the first campaign
-        comes 1 to `election_tick` ticks after start rather than a whole timeout later; pre-vote
-        (or a brand-new cluster, with no leader to disturb) makes that early campaign harmless."""
-        raw = self._raw
-        if raw.status().voters == (self.id,):
-            self._solo_campaign = True
-        elif fresh or self.options.pre_vote:
-            for _ in range(self.options.election_tick - 1):
-                raw.tick()
+    def advance_ticks(self, ticks: int) -> None:
+        """Run `ticks` extra ticks in the next batch: etcd's initial election tick advance
+        (the caller decides when; see `pyetcd.server`)."""
+        if self._state is _State.RUNNING and ticks > 0:
+            self._ticks += ticks
+            self._wake()
 
     async def stop(self) -> None:
         """Stop after the Ready in progress, close the WAL; pending requests fail."""

@@ -1,6 +1,9 @@
 """Boot a member's raft state from its data dir: newest usable snapshot, then WAL replay.
 
-The layout follows etcd: `<data-dir>/member/wal` and `<data-dir>/member/snap`. A snapshot is
+The layout follows etcd: `<data-dir>/member/wal` (or a dedicated WAL dir, etcd's `--wal-dir`)
+and `<data-dir>/member/snap`. A new member's WAL is created before its snapshot dir, so a snapshot
+dir without a WAL beside it means the WAL is elsewhere or lost, never an interrupted creation. A
+snapshot is
 usable only if the WAL holds its marker (the marker is written after the file is durable). Any
 WAL damage that a crash cannot explain propagates as the WAL's own error, which names the file
 and offset: the member refuses to start rather than serve a log with holes.
@@ -52,16 +55,22 @@ class _WalOptions:
     preallocate: bool
 
 
-def member_dirs(data_dir: str) -> tuple[str, str]:
-    """The WAL and snapshot directories inside `data_dir`."""
+def member_dirs(data_dir: str, wal_dir: str = "") -> tuple[str, str]:
+    """The WAL directory (`wal_dir` if given, else inside `data_dir`) and the snapshot one."""
     member = os.path.join(data_dir, "member")
-    return os.path.join(member, "wal"), os.path.join(member, "snap")
+    return wal_dir or os.path.join(member, "wal"), os.path.join(member, "snap")
+
+
+def member_initialized(data_dir: str, wal_dir: str = "", fs: FS | None = None) -> bool:
+    """Whether the member has a WAL, which is what makes etcd restart rather than bootstrap."""
+    return WAL.exists(fs or OsFS(), member_dirs(data_dir, wal_dir)[0])
 
 
 def open_data_dir(
     data_dir: str,
     metadata: Metadata | None = None,
     *,
+    wal_dir: str = "",
     fs: FS | None = None,
     segment_size: int = SEGMENT_SIZE,
     max_wals: int = MAX_WALS,
@@ -74,7 +83,7 @@ def open_data_dir(
     Raises WalError (or a subclass) for damage, DataDirError for a new dir without metadata.
     """
     fs = fs or OsFS()
-    wal_dir, snap_dir = member_dirs(data_dir)
+    wal_dir, snap_dir = member_dirs(data_dir, wal_dir)
     wal_opts = _WalOptions(segment_size, max_wals, preallocate)
     if not WAL.exists(fs, wal_dir):
         return _create(fs, wal_dir, snap_dir, metadata, max_snapshots, wal_opts)
@@ -121,7 +130,7 @@ def _create(
         raise DataDirError(f"{wal_dir} holds no WAL and no cluster/member id was given")
     if fs.exists(snap_dir) and any(n.endswith(".snap") for n in fs.listdir(snap_dir)):
         raise DataDirError(f"{snap_dir} holds snapshots but {wal_dir} holds no WAL")
-    snaps = SnapStore(fs, snap_dir, max_snapshots)
+    new_dirs = missing_dirs(fs, (wal_dir, snap_dir))
     wal = WAL.create(
         fs,
         wal_dir,
@@ -130,4 +139,28 @@ def _create(
         max_wals=wal_opts.max_wals,
         preallocate=wal_opts.preallocate,
     )
+    try:
+        snaps = SnapStore(fs, snap_dir, max_snapshots)
+        sync_parents(fs, new_dirs)
+    except BaseException:
+        wal.close()
+        raise
     return Boot(fs, wal, snaps, MemoryStorage(), metadata, None, HardState(), is_new=True)
+
+
+def missing_dirs(fs: FS, paths: tuple[str, ...]) -> list[str]:
+    """The directories creating `paths` makes, deepest first: each one's entry in its parent
+    must be synced too, or a power loss could take a whole new member dir with it."""
+    missing: set[str] = set()
+    for path in paths:
+        path = os.path.normpath(os.path.abspath(path))
+        while not fs.exists(path) and path != os.path.dirname(path):
+            missing.add(path)
+            path = os.path.dirname(path)
+    return sorted(missing, key=lambda p: p.count(os.sep), reverse=True)
+
+
+def sync_parents(fs: FS, made: list[str]) -> None:
+    """Make the directories `missing_dirs` listed (and has since seen made) durable."""
+    for path in made:
+        fs.fsync_dir(os.path.dirname(path))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -11,7 +12,7 @@ from raft.aio.node import NodeOptions, NodeStopped
 from raft.errors import ConfigError, NotLeader, ProposalDropped
 from raft.messages import Heartbeat
 from raft.types import ConfChange, ConfChangeKind, Role
-from tests.raft_aio.cluster import Cluster, CountingFS, wait_until
+from tests.raft_aio.cluster import FAST, Cluster, CountingFS, wait_until
 
 
 async def test_single_node_elects_itself_and_commits(cluster: Cluster) -> None:
@@ -173,17 +174,66 @@ async def test_single_member_elects_itself_at_once() -> None:
     assert elapsed < options.election_timeout / 2, elapsed
 
 
-async def test_booting_cluster_elects_within_one_election_timeout() -> None:
-    """The election clock starts one tick short of a timeout, so a fresh three-member cluster
-    has a leader before one election timeout has passed (seeded: ~0.5 s; without it 1-2 s,
-    since no campaign can start before a whole timeout of ticks)."""
+@pytest.mark.parametrize("advance", [True, False])
+async def test_advanced_ticks_elect_within_one_election_timeout(advance: bool) -> None:
+    """`advance_ticks(election_tick - 2)` (etcd's initial election tick advance, which the
+    server calls once peers are connected) gets a fresh three-member cluster a leader before
+    one election timeout has passed (seeded: ~0.3 s); without it no campaign can start before
+    a whole timeout of ticks."""
     options = NodeOptions()
     cluster = Cluster(options=options)
     try:
         started = time.monotonic()
         await cluster.start([1, 2, 3])
+        if advance:
+            for node in cluster.nodes.values():
+                node.advance_ticks(options.election_tick - 2)
         await cluster.leader(timeout=5)
         elapsed = time.monotonic() - started
     finally:
         await cluster.stop()
-    assert elapsed < options.election_timeout, elapsed
+    if advance:
+        assert elapsed < options.election_timeout, elapsed
+    else:
+        assert elapsed >= options.election_timeout, elapsed
+
+
+@pytest.mark.parametrize("pre_vote", [True, False])
+async def test_a_partitioned_member_disrupts_the_leader_on_return_only_without_pre_vote(
+    pre_vote: bool,
+) -> None:
+    """etcd's --pre-vote: cut off, a member without pre-vote campaigns at ever higher terms,
+    and once back its answers carry that term, so the leader steps down; with pre-vote it
+    never wins a pre-election, keeps its term and the leader keeps leading."""
+    options = replace(FAST, pre_vote=pre_vote)
+    cluster = Cluster(options=options)
+    try:
+        await cluster.start([1, 2, 3])
+        leader = await cluster.leader()
+        term = leader.term
+        [cut] = [i for i in cluster.nodes if i != leader.id][:1]
+        isolated = cluster.nodes[cut]
+        cluster.cut.add(cut)
+        if pre_vote:
+            seen: set[Role] = set()
+
+            def campaigned() -> bool:
+                seen.add(isolated.status().soft_state.role)
+                return Role.PRE_CANDIDATE in seen
+
+            await wait_until(campaigned, 10, "the cut member never tried a pre-vote")
+            await asyncio.sleep(5 * options.election_timeout)
+            assert isolated.term == term
+        else:
+            await wait_until(lambda: isolated.term > term + 2, 10, "no campaigns while cut")
+        cluster.cut.discard(cut)
+        await wait_until(
+            lambda: isolated.leader_id != 0 and isolated.term >= leader.term, 10, "never rejoined"
+        )
+        after = await cluster.leader()
+        if pre_vote:
+            assert (after.id, after.term) == (leader.id, term)
+        else:
+            assert after.term > term + 2
+    finally:
+        await cluster.stop()

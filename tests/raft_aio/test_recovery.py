@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from raft.aio.fs import FaultyFS
+from raft.aio.fs import FaultyFS, OsFS
 from raft.aio.recovery import DataDirError, member_dirs, open_data_dir
 from raft.aio.snap import SnapshotMeta, SnapStore, StoredSnapshot
 from raft.aio.wal import Metadata, WalCorrupt
@@ -74,3 +74,22 @@ def test_snapshots_without_a_wal_refuse_to_start() -> None:
     SnapStore(fs, member_dirs("/d")[1]).save(StoredSnapshot(SnapshotMeta(3, 1), b"s"))
     with pytest.raises(DataDirError, match="holds no WAL"):
         open_data_dir("/d", META, fs=fs)
+
+
+class _DirSyncs(OsFS):
+    def __init__(self) -> None:
+        self.synced: list[str] = []
+
+    def fsync_dir(self, path: str) -> None:
+        self.synced.append(path)
+        super().fsync_dir(path)
+
+
+def test_a_new_member_dir_is_synced_into_every_parent_it_was_made_in(tmp_path) -> None:
+    """Syncing member/ alone would not make member/ itself durable in the data dir."""
+    fs = _DirSyncs()
+    data_dir, wal_dir = tmp_path / "data", tmp_path / "disks" / "wal"
+    boot = open_data_dir(str(data_dir), META, wal_dir=str(wal_dir), fs=fs, preallocate=False)
+    boot.wal.close()
+    for made in (data_dir / "member", data_dir, wal_dir, wal_dir.parent):
+        assert str(made.parent) in fs.synced, made
