@@ -30,9 +30,10 @@ from pyetcd.config import (
     load_config,
     version_text,
 )
+from pyetcd.discovery import bootstrap_config
 from pyetcd.flags import ConfigError, HelpRequested
 from pyetcd.notify import notify_ready
-from pyetcd.proxy.run import run_proxy
+from pyetcd.proxy.run import is_proxy_dir, run_proxy
 from pyetcd.server import STOPPED, EtcdServer
 from pyetcd.tlsconfig import TLSConfigError, TLSSettings, build_tls
 from pyetcd.urls import host_port
@@ -133,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         try:
-            return runner.run(run_proxy(loaded) if loaded.proxy != "off" else serve(loaded))
+            return runner.run(_start(loaded))
         except (TLSConfigError, TLSMaterialError) as exc:
             for problem in exc.problems:
                 _fatal(problem, 1)
@@ -144,6 +145,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         with contextlib.suppress(OSError):
             os.rmdir(path)
     return 1
+
+
+async def _start(config: Config) -> int:
+    """A member or a proxy: `--proxy`, a data dir that holds a proxy's state (as etcd decides
+    it), or a discovery token whose cluster is full."""
+    config = await bootstrap_config(config)
+    if config.proxy != "off" or is_proxy_dir(config.data_dir):
+        return await run_proxy(config)
+    return await serve(config)
 
 
 def _log_startup(config: Config) -> None:

@@ -198,6 +198,7 @@ ACTIVE = frozenset(
         "heartbeat-interval", "election-timeout", "snapshot-count", "max-snapshots", "max-wals",
         "strict-reconfig-check", "cert-file", "key-file", "trusted-ca-file", "client-cert-auth",
         "peer-cert-file", "peer-key-file", "peer-trusted-ca-file", "peer-client-cert-auth",
+        "discovery", "discovery-fallback", "discovery-proxy",
         "proxy", "proxy-failure-wait", "proxy-refresh-interval", "proxy-dial-timeout",
         "proxy-write-timeout", "proxy-read-timeout",
         "wal-dir", "pre-vote", "initial-election-tick-advance", "unsafe-no-fsync",
@@ -213,7 +214,6 @@ _TLS_FILES = (
 # Flags whose value asks for something pyetcd cannot do yet.
 _UNSUPPORTED: dict[str, str] = {
     "config-file": "--config-file is not supported yet; pass flags or ETCD_* variables",
-    "discovery": "discovery bootstrap (--discovery) is not supported yet; use --initial-cluster",
     "discovery-srv": "DNS discovery (--discovery-srv) is not supported yet; use --initial-cluster",
 }
 
@@ -245,6 +245,9 @@ class Config:
     peer_client_cert_auth: bool
     inert: tuple[str, ...]
     warnings: tuple[str, ...]
+    discovery: str = ""
+    discovery_fallback: str = "proxy"
+    discovery_proxy: str = ""
     proxy: str = "off"
     proxy_failure_wait_ms: int = 5000
     proxy_refresh_interval_ms: int = 30000
@@ -357,10 +360,16 @@ def _verify(parsed: Parsed) -> None:
             f"--election-timeout[{election}ms] is too long, and should be set less than "
             f"{MAX_ELECTION_MS}ms"
         )
+    bootstraps = [parsed.text(k) != "" for k in ("discovery", "initial-cluster", "discovery-srv")]
+    if sum(bootstraps) > 1:
+        raise _verify_error(
+            'multiple discovery or bootstrap flags are set. Choose one of "initial-cluster", '
+            '"discovery" or "discovery-srv"'
+        )
     if (
         parsed.is_set("listen-client-urls")
         and not parsed.is_set("advertise-client-urls")
-        and parsed.text("proxy") == "off"  # a proxy advertises nothing (etcd's mayBeProxy)
+        and not _may_be_proxy(parsed)  # a proxy advertises nothing (etcd's mayBeProxy)
     ):
         raise _verify_error(
             "--advertise-client-urls is required when --listen-client-urls is set explicitly"
@@ -375,6 +384,12 @@ def _verify(parsed: Parsed) -> None:
         if path and not os.access(path, os.R_OK):
             reason = "no such file" if not os.path.exists(path) else "permission denied"
             raise ConfigError(f"--{key}: cannot read {path}: {reason}")
+
+
+def _may_be_proxy(parsed: Parsed) -> bool:
+    """A proxy now, or one should discovery find the cluster full (etcd's mayBeProxy)."""
+    falls_back = parsed.text("discovery") != "" and parsed.text("discovery-fallback") == "proxy"
+    return parsed.text("proxy") != "off" or falls_back
 
 
 def _check_url_clash(client: tuple[str, ...], peer: tuple[str, ...]) -> None:
@@ -452,6 +467,9 @@ def _build(parsed: Parsed) -> Config:
         peer_client_cert_auth=parsed.switch("peer-client-cert-auth"),
         inert=tuple(sorted(n for n in given if n not in ACTIVE)),
         warnings=parsed.warnings,
+        discovery=parsed.text("discovery"),
+        discovery_fallback=parsed.text("discovery-fallback"),
+        discovery_proxy=parsed.text("discovery-proxy"),
         proxy=parsed.text("proxy"),
         proxy_failure_wait_ms=parsed.number("proxy-failure-wait"),
         proxy_refresh_interval_ms=parsed.number("proxy-refresh-interval"),

@@ -6,16 +6,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import ssl
 
 from pyetcd.config import Config
+from pyetcd.proxy.peers import proxy_dir
 from pyetcd.proxy.server import Proxy, ProxySettings, start_listeners
 from pyetcd.urls import host_port
 from tls import TLSMaterialError
 from tls.contexts import client_context, server_context
 
 log = logging.getLogger("etcdmain")
+
+
+def is_proxy_dir(data_dir: str) -> bool:
+    """etcd restarts a data dir holding `proxy/` and no `member/` as a proxy."""
+    return os.path.isdir(proxy_dir(data_dir)) and not os.path.isdir(
+        os.path.join(data_dir, "member")
+    )
 
 
 def settings_of(config: Config) -> ProxySettings:
