@@ -195,6 +195,9 @@ ACTIVE = frozenset(
         "heartbeat-interval", "election-timeout", "snapshot-count", "max-snapshots", "max-wals",
         "strict-reconfig-check", "cert-file", "key-file", "trusted-ca-file", "client-cert-auth",
         "peer-cert-file", "peer-key-file", "peer-trusted-ca-file", "peer-client-cert-auth",
+        "cipher-suites", "client-crl-file", "peer-crl-file", "auto-tls", "peer-auto-tls",
+        "peer-cert-allowed-cn", "peer-cert-allowed-hostname", "client-cert-allowed-hostname",
+        "experimental-peer-skip-client-san-verification",
     }
 )  # fmt: skip
 
@@ -238,6 +241,13 @@ class Config:
     peer_client_cert_auth: bool
     inert: tuple[str, ...]
     warnings: tuple[str, ...]
+    cipher_suites: tuple[str, ...] = ()
+    auto_tls: bool = False
+    peer_auto_tls: bool = False
+    client_cert_allowed_hostname: str = ""
+    peer_cert_allowed_cn: str = ""
+    peer_cert_allowed_hostname: str = ""
+    peer_skip_client_san_verification: bool = False
 
     @property
     def peer_urls(self) -> tuple[str, ...]:
@@ -423,4 +433,15 @@ def _build(parsed: Parsed) -> Config:
         peer_client_cert_auth=parsed.switch("peer-client-cert-auth"),
         inert=tuple(sorted(n for n in given if n not in ACTIVE)),
         warnings=parsed.warnings,
+        cipher_suites=tuple(parsed.text("cipher-suites").split(","))
+        if parsed.text("cipher-suites")
+        else (),
+        auto_tls=parsed.switch("auto-tls"),
+        peer_auto_tls=parsed.switch("peer-auto-tls"),
+        client_cert_allowed_hostname=parsed.text("client-cert-allowed-hostname"),
+        peer_cert_allowed_cn=parsed.text("peer-cert-allowed-cn"),
+        peer_cert_allowed_hostname=parsed.text("peer-cert-allowed-hostname"),
+        peer_skip_client_san_verification=parsed.switch(
+            "experimental-peer-skip-client-san-verification"
+        ),
     )

@@ -210,11 +210,25 @@ class FlagValues:
     listen_peer_urls: tuple[str, ...]
     initial_advertise_peer_urls: tuple[str, ...]
     initial_cluster: tuple[tuple[str, tuple[str, ...]], ...]
+    data_dir: str = "m.etcd"
+    cipher_suites: tuple[str, ...] = ("TLS_AES_128_GCM_SHA256",)
+    auto_tls: bool = True
+    peer_auto_tls: bool = False
+    client_cert_allowed_hostname: str = "client.example"
+    peer_cert_allowed_cn: str = "peer-cn"
+    peer_cert_allowed_hostname: str = ""
+    peer_skip_client_san_verification: bool = True
 
 
 def test_settings_from_config() -> None:
     config = FlagValues(
-        tls_files=(("cert-file", "s.crt"), ("key-file", "s.key"), ("peer-trusted-ca-file", "p.ca")),
+        tls_files=(
+            ("cert-file", "s.crt"),
+            ("key-file", "s.key"),
+            ("client-crl-file", "c.crl"),
+            ("peer-trusted-ca-file", "p.ca"),
+            ("peer-crl-file", "p.crl"),
+        ),
         client_cert_auth=False,
         peer_client_cert_auth=True,
         listen_client_urls=(CLIENT,),
@@ -233,6 +247,14 @@ def test_settings_from_config() -> None:
         listen_peer_urls=(PEER,),
         advertise_peer_urls=(PEER,),
         cluster_peer_urls=(PEER, "https://127.0.0.1:2381", "https://[::1]:2381"),
+        crl_file="c.crl",
+        peer_crl_file="p.crl",
+        cipher_suites=("TLS_AES_128_GCM_SHA256",),
+        auto_tls=True,
+        data_dir="m.etcd",
+        client_allowed_hostname="client.example",
+        peer_allowed_cn="peer-cn",
+        peer_skip_san=True,
     )
 
 
