@@ -4,8 +4,9 @@ etcd 3.4.23 accepts `--listen-client-urls http://h:P,https://h:P`: it binds `h:P
 each connection by what it sends first (cmux). Here a TLS connection is told apart by its first
 byte, 0x16, the record type of a TLS handshake (an HTTP request starts with a method name);
 the byte is peeked, not read, so either protocol sees the whole stream. Sorting costs a few
-microseconds per connection and nothing per request; a port with one scheme is not sorted at
-all, and plain connections keep aiohttp's protocol with its fast lane either way.
+microseconds per connection and nothing per request; a plain-only port is served by the event
+loop's own accept, and plain connections keep aiohttp's protocol with its fast lane either way.
+TLS connections are accepted here so that a failed handshake is logged, as etcd logs it.
 
 TLS connections pass a gate before the HTTP protocol sees them: checks the CA cannot make
 (CRL serials, `--client-cert-allowed-hostname`) refuse a connection right after its handshake.
@@ -21,6 +22,9 @@ import ssl
 from collections.abc import Callable
 
 from aiohttp import web
+
+from pyetcd.tlsconfig import log_rejected
+from tls.verify import handshake_error_text
 
 log = logging.getLogger("embed")
 
@@ -54,12 +58,13 @@ class _Gate(asyncio.Protocol):
 
 
 class _Sorter:
-    """Accepts on a two-scheme socket and hands each connection to TLS or plain HTTP."""
+    """Accepts on a socket with TLS and hands each connection to TLS or (when `plain` is
+    given, by its first byte) to plain HTTP. A failed handshake is logged as etcd logs it."""
 
     def __init__(
         self,
         sock: socket.socket,
-        plain: ProtocolFactory,
+        plain: ProtocolFactory | None,
         secure: ProtocolFactory,
         tls: ssl.SSLContext,
     ) -> None:
@@ -85,7 +90,7 @@ class _Sorter:
     def _accept(self) -> None:
         for _ in range(ACCEPT_BATCH):
             try:
-                conn, _ = self._sock.accept()
+                conn, addr = self._sock.accept()
             except (BlockingIOError, InterruptedError):
                 return
             except OSError as exc:  # out of file descriptors, for one: try again later
@@ -94,8 +99,11 @@ class _Sorter:
             conn.setblocking(False)
             with contextlib.suppress(OSError):
                 conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._plain is None:
+                self._spawn(conn, addr, True)
+                continue
             self._unsorted[conn] = self._loop.call_later(SNIFF_TIMEOUT, self._drop, conn)
-            self._loop.add_reader(conn.fileno(), self._sort, conn)
+            self._loop.add_reader(conn.fileno(), self._sort, conn, addr)
 
     def _release(self, conn: socket.socket) -> None:
         self._unsorted.pop(conn).cancel()
@@ -105,7 +113,7 @@ class _Sorter:
         self._release(conn)
         conn.close()
 
-    def _sort(self, conn: socket.socket) -> None:
+    def _sort(self, conn: socket.socket, addr: object) -> None:
         try:
             first = conn.recv(1, socket.MSG_PEEK)
         except (BlockingIOError, InterruptedError):
@@ -116,21 +124,28 @@ class _Sorter:
             self._drop(conn)
             return
         self._release(conn)
-        task = self._loop.create_task(self._connect(conn, first[0] == TLS_HANDSHAKE))
+        self._spawn(conn, addr, first[0] == TLS_HANDSHAKE)
+
+    def _spawn(self, conn: socket.socket, addr: object, secure: bool) -> None:
+        task = self._loop.create_task(self._connect(conn, addr, secure))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _connect(self, conn: socket.socket, secure: bool) -> None:
+    async def _connect(self, conn: socket.socket, addr: object, secure: bool) -> None:
         """The transport owns the socket from here on, and closes it if this fails."""
         try:
-            if secure:
-                await self._loop.connect_accepted_socket(
-                    self._secure, conn, ssl=self._tls, ssl_handshake_timeout=HANDSHAKE_TIMEOUT
-                )
-            else:
+            if not secure:
+                assert self._plain is not None
                 await self._loop.connect_accepted_socket(self._plain, conn)
+                return
+            await self._loop.connect_accepted_socket(
+                self._secure, conn, ssl=self._tls, ssl_handshake_timeout=HANDSHAKE_TIMEOUT
+            )
         except (OSError, TimeoutError) as exc:
-            log.debug("client connection failed before HTTP: %s", exc)
+            if secure:
+                log_rejected(addr, handshake_error_text(exc), None)
+            else:
+                log.debug("client connection from %s failed: %s", addr, exc)
 
 
 class ClientSite(web.BaseSite):
@@ -172,16 +187,7 @@ class ClientSite(web.BaseSite):
             return
         refusal = self._refusal
         secure: ProtocolFactory = (lambda: _Gate(http, refusal)) if refusal else http
-        if not self._plain:
-            self._server = await loop.create_server(
-                secure,
-                sock=self._sock,
-                ssl=tls,
-                backlog=self._backlog,
-                ssl_handshake_timeout=HANDSHAKE_TIMEOUT,
-            )
-            return
-        self._sorter = _Sorter(self._sock, http, secure, tls)
+        self._sorter = _Sorter(self._sock, http if self._plain else None, secure, tls)
         self._sorter.start()
 
     async def stop(self) -> None:

@@ -98,3 +98,33 @@ def check_on_handshake(ctx: ssl.SSLContext, policy: Callable[[], CertPolicy]) ->
                 raise ssl.SSLCertVerificationError(why)
 
     ctx.sslobject_class = _Checked
+
+
+# OpenSSL's reasons for a failed server handshake, in the words etcd's Go listener logs.
+_GO_REASONS = {
+    "PEER_DID_NOT_RETURN_A_CERTIFICATE": "tls: client didn't provide a certificate",
+    "NO_SHARED_CIPHER": "tls: no cipher suite supported by both client and server",
+    "UNSUPPORTED_PROTOCOL": "tls: client offered only unsupported versions",
+    "HTTP_REQUEST": "tls: first record does not look like a TLS handshake",
+    "WRONG_VERSION_NUMBER": "tls: first record does not look like a TLS handshake",
+}
+_GO_VERIFY = {
+    "unable to get local issuer certificate": "x509: certificate signed by unknown authority",
+    "self-signed certificate": "x509: certificate signed by unknown authority",
+    "certificate has expired": "x509: certificate has expired or is not yet valid",
+    "certificate is not yet valid": "x509: certificate has expired or is not yet valid",
+}
+
+
+def handshake_error_text(exc: BaseException) -> str:
+    """Why a client's handshake failed, as etcd logs it where the two libraries agree."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        message = exc.verify_message or exc.reason or str(exc)
+        return f"tls: failed to verify client certificate: {_GO_VERIFY.get(message, message)}"
+    if isinstance(exc, ssl.SSLError):
+        return _GO_REASONS.get(exc.reason or "", exc.reason or str(exc))
+    if isinstance(exc, ConnectionError | EOFError):
+        return "EOF"
+    if isinstance(exc, TimeoutError):
+        return "tls: handshake timed out"
+    return str(exc) or type(exc).__name__

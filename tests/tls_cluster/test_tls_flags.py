@@ -7,6 +7,7 @@ client port, and etcd's line for a busy port.
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 import subprocess
@@ -336,3 +337,25 @@ def test_a_busy_port_is_reported_in_etcds_words(
             f"C | etcdmain: listen tcp {HOST}:{busy_port}: bind: address already in use",
         )
     )
+
+
+def test_refused_handshakes_are_logged_in_etcds_words(certs: Certs, tmp_path: Path) -> None:
+    maker = Pki(tmp_path)
+    stranger = maker.leaf(maker.ca("strangerCA"), "stranger", [], [HOST])
+    logged = {}
+    for impl in IMPLS:
+        with member(impl, certs.server_flags()) as running:
+            assert get(running.client_port, certs.client(None)) == "refused"
+            assert get(running.client_port, certs.client(stranger)) == "refused"
+            assert get(running.client_port, None) == "refused"
+            assert wait_for(lambda r=running: r.log().count("rejected connection from") >= 3)
+            logged[impl] = re.findall(
+                r'rejected connection from "[^"]+" \(error "([^"]+)"', running.log()
+            )
+    unknown_ca = "x509: certificate signed by unknown authority"
+    assert logged["etcd"] == logged["pyetcd"]
+    assert logged["etcd"] == [
+        "tls: client didn't provide a certificate",
+        f"tls: failed to verify client certificate: {unknown_ca}",
+        "tls: first record does not look like a TLS handshake",
+    ]
