@@ -23,7 +23,7 @@ from collections.abc import Callable
 
 from aiohttp import web
 
-from pyetcd.tlsconfig import log_rejected
+from pyetcd.tls_refusals import log_rejected
 from tls.verify import handshake_error_text
 
 log = logging.getLogger("embed")

@@ -11,27 +11,22 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
 import os
 import signal
-import socket
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
-from cryptography import x509
-
+from pyetcd.tls_refusals import log_rejected, san_refusal
 from tls import ReloadingClientContext, ReloadingServerContext, TLSMaterialError
 from tls.ciphers import openssl_ciphers
 from tls.selfcert import ensure_self_cert
 from tls.verify import CertPolicy, refusal
 
 RELOAD_INTERVAL = 1.0
-# Bounds the reverse and forward DNS lookups of a peer's certificate SAN check.
-SAN_LOOKUP_TIMEOUT = 10.0
 _R = TypeVar("_R")
 log = logging.getLogger("embed")
 
@@ -159,105 +154,6 @@ def _pair_problems(side: str, flag: str, cert: str, key: str, urls: list[str]) -
         given, missing = ("cert-file", "key-file") if cert else ("key-file", "cert-file")
         problems.append(f"--{flag}{given} is given without --{flag}{missing}")
     return problems
-
-
-def _go_quote(items: Sequence[str]) -> str:
-    """Go's `%q` of a string slice: `["a" "b"]`."""
-    return "[" + " ".join(f'"{item}"' for item in items) + "]"
-
-
-def _sans(cert: x509.Certificate) -> tuple[list[str], list[str]]:
-    """(IP SANs, DNS SANs) as text."""
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return [], []
-    ips = [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
-    return ips, list(san.get_values_for_type(x509.DNSName))
-
-
-def log_rejected(peername: object, error: str, ssl_object: object) -> None:
-    """etcd's line for a connection its TLS listener refused (capnslog, package embed)."""
-    remote = _remote(peername)
-    server_name = getattr(ssl_object, "requested_name", None) or ""
-    der = (
-        ssl_object.getpeercert(binary_form=True) if isinstance(ssl_object, ssl.SSLObject) else None
-    )
-    if der:
-        ips, dns = _sans(x509.load_der_x509_certificate(der))
-        log.info(
-            'rejected connection from "%s" (error "%s", ServerName "%s", IPAddresses %s, '
-            "DNSNames %s)",
-            remote,
-            error,
-            server_name,
-            _go_quote(ips),
-            _go_quote(dns),
-        )
-    else:
-        log.info(
-            'rejected connection from "%s" (error "%s", ServerName "%s")',
-            remote,
-            error,
-            server_name,
-        )
-
-
-def _remote(peername: object) -> str:
-    if isinstance(peername, tuple) and len(peername) >= 2:
-        host, port = peername[0], peername[1]
-        return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"
-    return str(peername)
-
-
-async def _host_in_dns(host: str, names: Sequence[str]) -> tuple[bool, str]:
-    """etcd's isHostInDNS: the host's PTR names against the SANs (a wildcard matches any name
-    ending in it), then every non-wildcard SAN resolved forward; (found, last lookup error)."""
-    loop = asyncio.get_running_loop()
-    wildcards = [name[1:] for name in names if name.startswith("*.")]
-    plain = [name for name in names if not name.startswith("*.")]
-    error = ""
-    try:
-        primary, aliases, _ = await loop.run_in_executor(None, socket.gethostbyaddr, host)
-    except OSError as exc:
-        error = f"lookup {host}: {exc.strerror or exc}"
-    else:
-        for name in (primary, *aliases):
-            name = name.rstrip(".")
-            if any(name.endswith(w) for w in wildcards) or name in plain:
-                return True, ""
-    for name in plain:
-        try:
-            infos = await loop.getaddrinfo(name, None, type=socket.SOCK_STREAM)
-        except OSError as exc:
-            error = f"lookup {name}: {exc.strerror or exc}"
-            continue
-        if any(info[4][0] == host for info in infos):
-            return True, ""
-    return False, error
-
-
-async def san_refusal(der: bytes, remote_ip: str) -> str:
-    """etcd's checkCertSAN on a peer listener: a client certificate with SANs must cover the
-    address it connects from (an IP SAN, or a DNS SAN by reverse or forward lookup)."""
-    ips, dns = _sans(x509.load_der_x509_certificate(der))
-    if not ips and not dns:
-        return ""
-    if ips:
-        with contextlib.suppress(ValueError):
-            if ipaddress.ip_address(remote_ip) in {ipaddress.ip_address(ip) for ip in ips}:
-                return ""
-        if not dns:
-            return f"x509: certificate is valid for {', '.join(ips)}, not {remote_ip}"
-    try:
-        async with asyncio.timeout(SAN_LOOKUP_TIMEOUT):
-            found, error = await _host_in_dns(remote_ip, dns)
-    except TimeoutError:
-        found, error = False, f"lookup {remote_ip}: timed out"
-    if found:
-        return ""
-    reason = f'tls: "{remote_ip}" does not match any of DNSNames {_go_quote(dns)}'
-    return f"{reason} ({error})" if error else reason
 
 
 @dataclass(slots=True)

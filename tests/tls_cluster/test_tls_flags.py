@@ -53,6 +53,8 @@ class Certs:
     alice: Leaf  # SAN ok.example and 127.0.0.1, CN alice
     mallory: Leaf  # SAN 127.0.0.1, CN mallory: the one the CRL revokes
     far: Leaf  # SAN 10.9.8.7 only: not the address it connects from
+    by_name: Leaf  # DNS SAN localhost only: 127.0.0.1 reverse-resolves to it
+    wildcard: Leaf  # DNS SAN *.example.test only: nothing resolves to it
 
     def server_flags(self, side: str = "") -> list[str]:
         return [
@@ -76,6 +78,8 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
         alice=pki.leaf(ca, "alice", ["ok.example"], [HOST]),
         mallory=pki.leaf(ca, "mallory", [], [HOST]),
         far=pki.leaf(ca, "far", [], ["10.9.8.7"]),
+        by_name=pki.leaf(ca, "by-name", ["localhost"]),
+        wildcard=pki.leaf(ca, "wildcard", ["*.example.test"]),
     )
 
 
@@ -279,17 +283,32 @@ def test_allowed_cn_and_hostname_exclude_each_other(certs: Certs) -> None:
 # -- peer certificate SANs against the peer's address --------------------------------------------
 
 
+REJECTED = re.compile(r'rejected connection from "[^"]+" \(error "((?:[^"\\]|\\.)*)"')
+
+
 @pytest.mark.parametrize("skip", [False, True])
 def test_peer_client_san_verification(certs: Certs, skip: bool) -> None:
     flags = [*certs.server_flags("peer-")]
     if skip:
         flags.append("--experimental-peer-skip-client-san-verification")
+    logged = {}
     for impl in IMPLS:
         with member(impl, flags, client_schemes=("http",), peer_scheme="https") as running:
-            assert stays_open(running.peer_port, certs.client(certs.alice)), impl
-            assert stays_open(running.peer_port, certs.client(certs.far)) is skip, impl
-            if impl == "pyetcd" and not skip:
-                assert "x509: certificate is valid for 10.9.8.7, not 127.0.0.1" in running.log()
+            port = running.peer_port
+            assert stays_open(port, certs.client(certs.alice)), impl
+            assert stays_open(port, certs.client(certs.by_name)), impl
+            assert stays_open(port, certs.client(certs.far)) is skip, impl
+            assert stays_open(port, certs.client(certs.wildcard)) is skip, impl
+            logged[impl] = REJECTED.findall(running.log())
+    assert logged["etcd"] == logged["pyetcd"]
+    assert logged["etcd"] == (
+        []
+        if skip
+        else [
+            "x509: certificate is valid for 10.9.8.7, not 127.0.0.1",
+            'tls: \\"127.0.0.1\\" does not match any of DNSNames [\\"*.example.test\\"]',
+        ]
+    )
 
 
 # -- both schemes on one port, busy ports ------------------------------------------------------
@@ -354,9 +373,7 @@ def test_refused_handshakes_are_logged_in_etcds_words(certs: Certs, tmp_path: Pa
             assert get(running.client_port, certs.client(stranger)) == "refused"
             assert get(running.client_port, None) == "refused"
             assert wait_for(lambda r=running: r.log().count("rejected connection from") >= 3)
-            logged[impl] = re.findall(
-                r'rejected connection from "[^"]+" \(error "([^"]+)"', running.log()
-            )
+            logged[impl] = REJECTED.findall(running.log())
     unknown_ca = "x509: certificate signed by unknown authority"
     assert logged["etcd"] == logged["pyetcd"]
     assert logged["etcd"] == [
