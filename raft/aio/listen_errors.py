@@ -10,7 +10,9 @@ import os
 
 
 def bind_error_text(host: str, port: int, exc: OSError) -> str:
-    """`listen tcp HOST:PORT: bind: <reason>`; IPv6 hosts in brackets, as Go writes them."""
+    """`listen tcp HOST:PORT: bind: <reason>`; IPv6 hosts in brackets, as Go writes them, and
+    `localhost` as the IPv4 loopback Go resolves it to."""
+    host = "127.0.0.1" if host == "localhost" else host
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     reason = os.strerror(exc.errno) if exc.errno else str(exc)
     return f"listen tcp {address}: bind: {reason[:1].lower()}{reason[1:]}"

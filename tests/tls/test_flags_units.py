@@ -11,6 +11,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from raft.aio.listen_errors import bind_error_text
 from tests.tls.helpers import SERVICE, Leaf, Material, echo_server, roundtrip
 from tls.ciphers import GO_SUITES, openssl_ciphers
 from tls.contexts import CIPHERS_TLS12, TLSMaterialError, client_context, server_context
@@ -146,3 +147,16 @@ def test_an_unwritable_fixtures_directory_is_one_problem(tmp_path: Path) -> None
     blocker.write_text("")
     with pytest.raises(TLSMaterialError, match="cannot write the auto-TLS certificate"):
         ensure_self_cert(str(blocker / "client"), ["127.0.0.1"])
+
+
+@pytest.mark.parametrize(
+    ("host", "errno", "line"),
+    [
+        ("127.0.0.1", 98, "listen tcp 127.0.0.1:2379: bind: address already in use"),
+        ("localhost", 98, "listen tcp 127.0.0.1:2379: bind: address already in use"),
+        ("::1", 99, "listen tcp [::1]:2379: bind: cannot assign requested address"),
+        ("10.0.0.1", 13, "listen tcp 10.0.0.1:2379: bind: permission denied"),
+    ],
+)
+def test_bind_errors_in_gos_words(host: str, errno: int, line: str) -> None:
+    assert bind_error_text(host, 2379, OSError(errno, "ignored")) == line
