@@ -34,8 +34,8 @@ READY_TIMEOUT = 40.0
 IO_TIMEOUT = 5.0
 # A refused connection is closed within this long after its handshake; an accepted one is not.
 SETTLE = 1.0
-# pyetcd polls its files once a second; etcd reads the CRL at every connection.
-RELOAD_WAIT = 2.5
+# Bounds the wait for a rewritten file to take effect (pyetcd polls its files once a second).
+RELOAD_WAIT = 10.0
 _STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{6} ")
 
 
