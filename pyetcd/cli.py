@@ -21,6 +21,7 @@ from aiohttp import web
 
 from http_api.app import make_server
 from pyetcd.bootstrap import BootstrapError
+from pyetcd.client_site import ClientSite, Refusal
 from pyetcd.config import (
     ETCD_VERSION,
     PYETCD_VERSION,
@@ -38,6 +39,7 @@ from pyetcd.server import STOPPED, EtcdServer
 from pyetcd.tlsconfig import TLSConfigError, TLSSettings, build_tls
 from pyetcd.urls import host_port
 from raft.aio.fs import OsFS
+from raft.aio.listen_errors import bind_error_text
 from raft.aio.recovery import missing_dirs, sync_parents
 from tls import TLSMaterialError
 
@@ -194,20 +196,38 @@ def _bind_addresses(url: str) -> list[tuple[str, int]]:
 class _Listener(NamedTuple):
     sock: socket.socket
     address: str
+    plain: bool
     secure: bool
 
 
 def _listen(host: str, port: int) -> socket.socket:
+    """A bound, listening socket; OSError in Go's words (`listen tcp h:p: bind: ...`)."""
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         sock.listen(LISTEN_BACKLOG)
         sock.setblocking(False)
-    except OSError:
+    except OSError as exc:
         sock.close()
-        raise
+        raise OSError(exc.errno, bind_error_text(host, port, exc)) from exc
     return sock
+
+
+def _client_addresses(urls: tuple[str, ...]) -> dict[tuple[str, int], tuple[bool, bool, bool]]:
+    """Each address to bind once: (plain, secure, required). As etcd, `http://h:P` and
+    `https://h:P` share one socket; `localhost`'s second loopback is optional."""
+    wanted: dict[tuple[str, int], tuple[bool, bool, bool]] = {}
+    for url in urls:
+        secure = url.startswith("https://")
+        for index, address in enumerate(_bind_addresses(url)):
+            plain_before, secure_before, required_before = wanted.get(address, (False,) * 3)
+            wanted[address] = (
+                plain_before or not secure,
+                secure_before or secure,
+                required_before or index == 0,
+            )
+    return wanted
 
 
 def _bind_client_urls(urls: tuple[str, ...]) -> list[_Listener]:
@@ -215,19 +235,16 @@ def _bind_client_urls(urls: tuple[str, ...]) -> list[_Listener]:
     connections queue in the kernel and their requests wait until the member is ready."""
     bound: list[_Listener] = []
     try:
-        for url in urls:
-            for index, (host, port) in enumerate(_bind_addresses(url)):
-                try:
-                    sock = _listen(host, port)
-                except OSError as exc:
-                    if index == 0:
-                        raise ListenError(
-                            f"cannot listen for client traffic on {url}: {exc}"
-                        ) from exc
-                    log.info("skipped %s for %s: that address is not available", host, url)
-                    continue
-                address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-                bound.append(_Listener(sock, address, url.startswith("https://")))
+        for (host, port), (plain, secure, required) in _client_addresses(urls).items():
+            try:
+                sock = _listen(host, port)
+            except OSError as exc:
+                if required:
+                    raise ListenError(exc.strerror) from exc
+                log.info("skipped %s:%d: that address is not available", host, port)
+                continue
+            address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+            bound.append(_Listener(sock, address, plain, secure))
     except BaseException:
         _close(bound)
         raise
@@ -240,19 +257,26 @@ def _close(listeners: list[_Listener]) -> None:
 
 
 async def _serve_clients(
-    runner: web.BaseRunner, listeners: list[_Listener], tls: ssl.SSLContext | None
+    runner: web.BaseRunner,
+    listeners: list[_Listener],
+    tls: ssl.SSLContext | None,
+    refusal: Refusal | None = None,
 ) -> None:
+    """Serve each socket; `refusal` vets accepted TLS connections (CRL, allowed hostname)."""
     embed = logging.getLogger("embed")
     for listener in listeners:
         ctx = tls if listener.secure else None
-        await web.SockSite(runner, listener.sock, ssl_context=ctx).start()
-        if listener.secure:
-            embed.info("serving client requests on %s", listener.address)
-        else:
+        site = ClientSite(
+            runner, listener.sock, listener.address, plain=listener.plain, tls=ctx, refusal=refusal
+        )
+        await site.start()
+        if listener.plain:
             embed.info(
                 "serving insecure client requests on %s, this is strongly discouraged!",
                 listener.address,
             )
+        if listener.secure:
+            embed.info("serving client requests on %s", listener.address)
 
 
 def _cert_common_name(request: web.Request) -> str | None:
@@ -285,7 +309,10 @@ async def serve(config: Config) -> int:
     _log_startup(config)
     tls = build_tls(TLSSettings.from_config(config))
     server = EtcdServer(
-        config, peer_server_ssl=tls.peer_server_ssl, peer_client_ssl=tls.peer_client_ssl
+        config,
+        peer_server_ssl=tls.peer_server_ssl,
+        peer_client_ssl=tls.peer_client_ssl,
+        peer_accept_check=tls.peer_accept if tls.peer_server else None,
     )
     # Bound before the member starts, as etcd binds its listeners before it writes anything:
     # a busy port then leaves no data behind (pyetcd.bootstrap).
@@ -313,7 +340,7 @@ async def serve(config: Config) -> int:
         await _first(server.wait_published(), stop.wait())
         if not stop.is_set() and not server.done.is_set():
             logging.getLogger("embed").info("ready to serve client requests")
-            await _serve_clients(runner, listeners, tls.client_ssl)
+            await _serve_clients(runner, listeners, tls.client_ssl, tls.client_refusal)
             _settle_gc()
             notify_ready()
         await _first(stop.wait(), server.done.wait())

@@ -203,6 +203,9 @@ ACTIVE = frozenset(
         "proxy-write-timeout", "proxy-read-timeout",
         "wal-dir", "pre-vote", "initial-election-tick-advance", "unsafe-no-fsync",
         "max-request-bytes", "force-new-cluster",
+        "cipher-suites", "client-crl-file", "peer-crl-file", "auto-tls", "peer-auto-tls",
+        "peer-cert-allowed-cn", "peer-cert-allowed-hostname", "client-cert-allowed-hostname",
+        "experimental-peer-skip-client-san-verification",
     }
 )  # fmt: skip
 
@@ -260,6 +263,13 @@ class Config:
     unsafe_no_fsync: bool = False
     max_request_bytes: int = 1572864
     force_new_cluster: bool = False
+    cipher_suites: tuple[str, ...] = ()
+    auto_tls: bool = False
+    peer_auto_tls: bool = False
+    client_cert_allowed_hostname: str = ""
+    peer_cert_allowed_cn: str = ""
+    peer_cert_allowed_hostname: str = ""
+    peer_skip_client_san_verification: bool = False
 
     @property
     def peer_urls(self) -> tuple[str, ...]:
@@ -482,6 +492,17 @@ def _build(parsed: Parsed) -> Config:
         unsafe_no_fsync=parsed.switch("unsafe-no-fsync"),
         max_request_bytes=parsed.number("max-request-bytes"),
         force_new_cluster=parsed.switch("force-new-cluster"),
+        cipher_suites=tuple(parsed.text("cipher-suites").split(","))
+        if parsed.text("cipher-suites")
+        else (),
+        auto_tls=parsed.switch("auto-tls"),
+        peer_auto_tls=parsed.switch("peer-auto-tls"),
+        client_cert_allowed_hostname=parsed.text("client-cert-allowed-hostname"),
+        peer_cert_allowed_cn=parsed.text("peer-cert-allowed-cn"),
+        peer_cert_allowed_hostname=parsed.text("peer-cert-allowed-hostname"),
+        peer_skip_client_san_verification=parsed.switch(
+            "experimental-peer-skip-client-san-verification"
+        ),
     )
 
 

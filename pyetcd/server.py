@@ -35,7 +35,7 @@ from pyetcd.membership import (
 from pyetcd.rates import RateQueue
 from pyetcd.wait import Waiters
 from raft.aio.node import AsyncRaftNode, NodeOptions, NodeStopped
-from raft.aio.transport import ClientSSL, PeerTransport
+from raft.aio.transport import AcceptCheck, ClientSSL, PeerTransport
 from raft.aio.wal import SEGMENT_SIZE
 from raft.errors import ConfigError, NotLeader, ProposalDropped, RaftError
 from raft.messages import AppendEntries, InstallSnapshot, Message
@@ -114,12 +114,14 @@ class EtcdServer:
         catchup_entries: int = CATCHUP_ENTRIES,
         peer_server_ssl: ssl.SSLContext | None = None,
         peer_client_ssl: ClientSSL | None = None,
+        peer_accept_check: AcceptCheck | None = None,
         rng: random.Random | None = None,
         health_interval: float = HEALTH_INTERVAL,
     ) -> None:
         self._config = config
         self._peer_server_ssl = peer_server_ssl
         self._peer_client_ssl = peer_client_ssl
+        self._peer_accept_check = peer_accept_check
         self._clock = clock
         self._sync_interval = sync_interval
         self._segment_size = wal_segment_size
@@ -183,15 +185,15 @@ class EtcdServer:
             server_ssl=self._peer_server_ssl,
             client_ssl=self._peer_client_ssl,
             info_handler=self._info,
+            accept_check=self._peer_accept_check,
             rng=self._rng,
         )
         try:
             await transport.start(self._config.listen_peer_urls)
-        except OSError as exc:
+        except OSError:  # the transport words a bind error as etcd does
             if plan.boot is not None:
                 plan.boot.wal.close()
-            urls = ",".join(self._config.listen_peer_urls)
-            raise OSError(f"cannot listen for peer traffic on {urls}: {exc}") from exc
+            raise
         try:
             boot = await open_member(plan)
         except BaseException:

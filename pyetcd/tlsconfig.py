@@ -11,17 +11,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import signal
 import ssl
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol, TypeVar
 from urllib.parse import urlsplit
 
+from pyetcd.tls_refusals import log_rejected, san_refusal
 from tls import ReloadingClientContext, ReloadingServerContext, TLSMaterialError
+from tls.ciphers import openssl_ciphers
+from tls.selfcert import ensure_self_cert
+from tls.verify import CertPolicy, refusal
 
 RELOAD_INTERVAL = 1.0
 _R = TypeVar("_R")
+log = logging.getLogger("embed")
 
 
 class TLSConfigError(ValueError):
@@ -51,6 +58,22 @@ class TLSFlags(Protocol):
     def initial_advertise_peer_urls(self) -> tuple[str, ...]: ...
     @property
     def initial_cluster(self) -> tuple[tuple[str, tuple[str, ...]], ...]: ...
+    @property
+    def data_dir(self) -> str: ...
+    @property
+    def cipher_suites(self) -> tuple[str, ...]: ...
+    @property
+    def auto_tls(self) -> bool: ...
+    @property
+    def peer_auto_tls(self) -> bool: ...
+    @property
+    def client_cert_allowed_hostname(self) -> str: ...
+    @property
+    def peer_cert_allowed_cn(self) -> str: ...
+    @property
+    def peer_cert_allowed_hostname(self) -> str: ...
+    @property
+    def peer_skip_client_san_verification(self) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +93,16 @@ class TLSSettings:
     listen_peer_urls: tuple[str, ...] = ()
     advertise_peer_urls: tuple[str, ...] = ()
     cluster_peer_urls: tuple[str, ...] = ()
+    crl_file: str = ""
+    peer_crl_file: str = ""
+    cipher_suites: tuple[str, ...] = ()
+    auto_tls: bool = False
+    peer_auto_tls: bool = False
+    data_dir: str = ""
+    client_allowed_hostname: str = ""
+    peer_allowed_cn: str = ""
+    peer_allowed_hostname: str = ""
+    peer_skip_san: bool = False
 
     @classmethod
     def from_config(cls, config: TLSFlags) -> TLSSettings:
@@ -88,6 +121,16 @@ class TLSSettings:
             listen_peer_urls=config.listen_peer_urls,
             advertise_peer_urls=config.initial_advertise_peer_urls,
             cluster_peer_urls=tuple(url for _, urls in config.initial_cluster for url in urls),
+            crl_file=files.get("client-crl-file", ""),
+            peer_crl_file=files.get("peer-crl-file", ""),
+            cipher_suites=config.cipher_suites,
+            auto_tls=config.auto_tls,
+            peer_auto_tls=config.peer_auto_tls,
+            data_dir=config.data_dir,
+            client_allowed_hostname=config.client_cert_allowed_hostname,
+            peer_allowed_cn=config.peer_cert_allowed_cn,
+            peer_allowed_hostname=config.peer_cert_allowed_hostname,
+            peer_skip_san=config.peer_skip_client_san_verification,
         )
 
 
@@ -115,11 +158,16 @@ def _pair_problems(side: str, flag: str, cert: str, key: str, urls: list[str]) -
 
 @dataclass(slots=True)
 class TLSSetup:
-    """The live contexts; None where that side speaks plain HTTP (`TLSSetup()`: no TLS at all)."""
+    """The live contexts; None where that side speaks plain HTTP (`TLSSetup()`: no TLS at all).
+
+    `client_refusal` and `peer_accept` apply what the CA cannot decide (CRL serials, allowed
+    CN or hostname, a peer certificate's SANs against its address) to accepted connections.
+    """
 
     client: ReloadingServerContext | None = None
     peer_server: ReloadingServerContext | None = None
     peer_dialer: ReloadingClientContext | None = None
+    peer_check_san: bool = False
 
     @property
     def client_ssl(self) -> ssl.SSLContext | None:
@@ -134,6 +182,30 @@ class TLSSetup:
     def peer_client_ssl(self) -> ssl.SSLContext | None:
         """The context for one new peer connection (`PeerTransport(client_ssl=...)`)."""
         return self.peer_dialer.current if self.peer_dialer else None
+
+    def client_refusal(self, transport: asyncio.BaseTransport) -> str:
+        """Why an accepted client TLS connection is refused ("" to serve it); logged here."""
+        ssl_object = transport.get_extra_info("ssl_object")
+        if self.client is None or ssl_object is None:
+            return ""
+        why = refusal(self.client.policy, ssl_object.getpeercert(binary_form=True))
+        if why:
+            log_rejected(transport.get_extra_info("peername"), why, ssl_object)
+        return why
+
+    async def peer_accept(self, transport: asyncio.BaseTransport) -> bool:
+        """Whether an accepted peer connection may go on (`PeerTransport(accept_check=...)`)."""
+        ssl_object = transport.get_extra_info("ssl_object")
+        if self.peer_server is None or ssl_object is None:
+            return True
+        der = ssl_object.getpeercert(binary_form=True)
+        why = refusal(self.peer_server.policy, der)
+        peername = transport.get_extra_info("peername")
+        if not why and der and self.peer_check_san and isinstance(peername, tuple):
+            why = await san_refusal(der, str(peername[0]))
+        if why:
+            log_rejected(peername, why, ssl_object)
+        return not why
 
     @property
     def reloaders(self) -> tuple[ReloadingServerContext | ReloadingClientContext, ...]:
@@ -162,16 +234,86 @@ class TLSSetup:
                 loop.remove_signal_handler(signal.SIGHUP)
 
 
+def _url_hosts(urls: Sequence[str]) -> list[str]:
+    return [urlsplit(url).hostname or "" for url in urls]
+
+
+@dataclass(frozen=True, slots=True)
+class _AutoSide:
+    """One side's auto-TLS: its flag, certificate fields, fixtures directory, listen URLs and
+    the (flag, field) pairs the generated certificate replaces."""
+
+    name: str
+    flag: str
+    cert: str
+    key: str
+    listen: str
+    replaced: tuple[tuple[str, str], ...]
+
+
+_CLIENT_AUTO = _AutoSide(
+    "client", "auto-tls", "cert_file", "key_file", "listen_client_urls",
+    (("trusted-ca-file", "trusted_ca_file"), ("client-cert-auth", "client_cert_auth"),
+     ("client-crl-file", "crl_file"), ("client-cert-allowed-hostname", "client_allowed_hostname")),
+)  # fmt: skip
+_PEER_AUTO = _AutoSide(
+    "peer", "peer-auto-tls", "peer_cert_file", "peer_key_file", "listen_peer_urls",
+    (("peer-trusted-ca-file", "peer_trusted_ca_file"),
+     ("peer-client-cert-auth", "peer_client_cert_auth"), ("peer-crl-file", "peer_crl_file"),
+     ("peer-cert-allowed-cn", "peer_allowed_cn"),
+     ("peer-cert-allowed-hostname", "peer_allowed_hostname")),
+)  # fmt: skip
+
+
+def _self_signed(s: TLSSettings, side: _AutoSide) -> TLSSettings:
+    """`s` with the side's generated certificate; as in etcd it replaces that side's whole TLS
+    configuration (no CA, hence no client certificates, CRL or allowed names): said once."""
+    dropped = [f"--{flag}" for flag, field in side.replaced if getattr(s, field)]
+    if dropped:
+        log.warning(
+            "--%s replaces the %s TLS flags, as in etcd: %s ignored",
+            side.flag,
+            side.name,
+            ", ".join(dropped),
+        )
+    directory = os.path.join(s.data_dir, "fixtures", side.name)
+    cert = ensure_self_cert(directory, _url_hosts(getattr(s, side.listen)))
+    cleared = {field: type(getattr(s, field))() for _, field in side.replaced}
+    return replace(s, **{side.cert: cert.cert_file, side.key: cert.key_file}, **cleared)
+
+
+def _auto_tls(s: TLSSettings) -> tuple[TLSSettings, bool, bool]:
+    """Settings with the auto-TLS certificates in place of absent certificate files, and
+    which sides use them."""
+    client_auto = s.auto_tls and not (s.cert_file or s.key_file)
+    peer_auto = s.peer_auto_tls and not (s.peer_cert_file or s.peer_key_file)
+    if s.auto_tls and not client_auto:
+        log.warning("ignoring client auto TLS since certs given")
+    if s.peer_auto_tls and not peer_auto:
+        log.warning("ignoring peer auto TLS since certs given")
+    try:
+        if client_auto:
+            s = _self_signed(s, _CLIENT_AUTO)
+        if peer_auto:
+            s = _self_signed(s, _PEER_AUTO)
+    except TLSMaterialError as exc:
+        raise TLSConfigError(exc.problems) from None
+    return s, client_auto, peer_auto
+
+
 def build_tls(settings: TLSSettings) -> TLSSetup:
     """Check every file and build the contexts; raises TLSConfigError listing all problems.
 
     As in etcd 3.4.23 (verified), a listener with a trusted CA file requires a client
     certificate signed by it even without --client-cert-auth / --peer-client-cert-auth.
+    `--cipher-suites` applies to both listeners and to dialing peers, as in etcd.
     """
-    s = settings
+    s, client_auto, peer_auto = _auto_tls(settings)
+    problems: list[str] = []
+    ciphers = _attempt(problems, lambda: openssl_ciphers(s.cipher_suites)) or ""
     client_urls = _https(s.listen_client_urls + s.advertise_client_urls)
     peer_urls = _https(s.listen_peer_urls + s.advertise_peer_urls)
-    problems = _pair_problems("client", "", s.cert_file, s.key_file, client_urls)
+    problems += _pair_problems("client", "", s.cert_file, s.key_file, client_urls)
     problems += _pair_problems("peer", "peer-", s.peer_cert_file, s.peer_key_file, peer_urls)
     if s.client_cert_auth and not s.trusted_ca_file:
         problems.append("--client-cert-auth needs --trusted-ca-file to verify client certificates")
@@ -179,8 +321,14 @@ def build_tls(settings: TLSSettings) -> TLSSetup:
         problems.append(
             "--peer-client-cert-auth needs --peer-trusted-ca-file to verify peer certificates"
         )
+    if s.peer_allowed_cn and s.peer_allowed_hostname:
+        problems.append(
+            f'AllowedCN and AllowedHostname are mutually exclusive (cn="{s.peer_allowed_cn}", '
+            f'hostname="{s.peer_allowed_hostname}")'
+        )
     if problems:
         raise TLSConfigError(problems)
+    peer_policy = CertPolicy(s.peer_allowed_cn, s.peer_allowed_hostname)
     client = peer_server = peer_dialer = None
     if s.cert_file:
         client = _attempt(
@@ -190,8 +338,11 @@ def build_tls(settings: TLSSettings) -> TLSSetup:
                 s.key_file,
                 s.trusted_ca_file or None,
                 s.client_cert_auth or bool(s.trusted_ca_file),
-                _hosts(s.advertise_client_urls),
+                () if client_auto else _hosts(s.advertise_client_urls),
                 label="server",
+                ciphers=ciphers,
+                policy=CertPolicy(allowed_hostname=s.client_allowed_hostname),
+                crl_file=s.crl_file or None,
             ),
         )
     if s.peer_cert_file:
@@ -202,8 +353,11 @@ def build_tls(settings: TLSSettings) -> TLSSetup:
                 s.peer_key_file,
                 s.peer_trusted_ca_file or None,
                 s.peer_client_cert_auth or bool(s.peer_trusted_ca_file),
-                _hosts(s.advertise_peer_urls),
+                () if peer_auto else _hosts(s.advertise_peer_urls),
                 label="peer",
+                ciphers=ciphers,
+                policy=peer_policy,
+                crl_file=s.peer_crl_file or None,
             ),
         )
     if s.peer_cert_file or s.peer_trusted_ca_file or _https(s.cluster_peer_urls):
@@ -211,14 +365,17 @@ def build_tls(settings: TLSSettings) -> TLSSetup:
             problems,
             lambda: ReloadingClientContext(
                 s.peer_trusted_ca_file or None,
-                s.peer_cert_file or None,
-                s.peer_key_file or None,
+                None if peer_auto else s.peer_cert_file or None,
+                None if peer_auto else s.peer_key_file or None,
                 label="peer",
+                ciphers=ciphers,
+                verify=not peer_auto,
+                policy=peer_policy,
             ),
         )
     if problems:
         raise TLSConfigError(problems)
-    return TLSSetup(client, peer_server, peer_dialer)
+    return TLSSetup(client, peer_server, peer_dialer, peer_check_san=not s.peer_skip_san)
 
 
 def _attempt(problems: list[str], make: Callable[[], _R]) -> _R | None:

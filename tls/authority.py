@@ -173,6 +173,21 @@ def create_csr(
     return builder.sign(key, hashes.SHA256())
 
 
+def leaf_key_usage(key_encipherment: bool) -> x509.KeyUsage:
+    """A TLS leaf's key usage: signatures, and key encipherment for RSA key exchange."""
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=key_encipherment,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=False,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 def sign_csr(
     csr: x509.CertificateSigningRequest,
     ca_cert: x509.Certificate,
@@ -196,20 +211,7 @@ def sign_csr(
         .not_valid_before(start)
         .not_valid_after(start + lifetime)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=isinstance(public, rsa.RSAPublicKey),
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(leaf_key_usage(isinstance(public, rsa.RSAPublicKey)), critical=True)
         .add_extension(
             x509.ExtendedKeyUsage(
                 [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]

@@ -133,14 +133,19 @@ def host_matches(cert: x509.Certificate, host: str) -> bool:
     return False
 
 
-def _san_list(cert: x509.Certificate) -> list[str]:
+def san_values(cert: x509.Certificate) -> tuple[list[str], list[str]]:
+    """(IP SANs, DNS SANs) as text."""
     try:
         san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
-        return []
-    return [*san.get_values_for_type(x509.DNSName)] + [
-        str(ip) for ip in san.get_values_for_type(x509.IPAddress)
-    ]
+        return [], []
+    ips = [str(ip) for ip in san.get_values_for_type(x509.IPAddress)]
+    return ips, list(san.get_values_for_type(x509.DNSName))
+
+
+def _san_list(cert: x509.Certificate) -> list[str]:
+    ips, dns = san_values(cert)
+    return dns + ips
 
 
 def _check_usage(

@@ -20,9 +20,13 @@ class TLSMaterialError(ValueError):
         self.problems = problems
 
 
-def _harden(ctx: ssl.SSLContext) -> None:
-    ctx.minimum_version = MINIMUM_VERSION
-    ctx.set_ciphers(CIPHERS_TLS12)
+def _harden(ctx: ssl.SSLContext, ciphers: str) -> None:
+    """`ciphers` restricts TLS 1.2 (see tls.ciphers); "" leaves TLS 1.3 alone."""
+    if ciphers:
+        ctx.minimum_version = MINIMUM_VERSION
+        ctx.set_ciphers(ciphers)
+    else:
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_3
     ctx.options |= ssl.OP_NO_COMPRESSION
 
 
@@ -54,6 +58,7 @@ def server_context(
     key_file: str,
     trusted_ca_file: str | None = None,
     client_cert_auth: bool = False,
+    ciphers: str = CIPHERS_TLS12,
 ) -> ssl.SSLContext:
     """A listener context; with a trusted CA, client certificates are verified against it.
 
@@ -64,7 +69,7 @@ def server_context(
     if client_cert_auth and not trusted_ca_file:
         raise TLSMaterialError(["client certificate authentication needs a trusted CA file"])
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    _harden(ctx)
+    _harden(ctx, ciphers)
     ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE | ssl.OP_NO_TICKET
     ctx.num_tickets = 0
     _load_chain(ctx, cert_file, key_file)
@@ -79,16 +84,21 @@ def client_context(
     cert_file: str | None = None,
     key_file: str | None = None,
     check_hostname: bool = True,
+    ciphers: str = CIPHERS_TLS12,
+    verify: bool = True,
 ) -> ssl.SSLContext:
     """A dialing context: the server must chain to `ca_file` (a bundle of one or more CAs).
 
     Host names are checked against DNS SANs (wildcards in the leftmost label) and IP SANs of the
-    URL's host. Without `ca_file` the system trust store is used.
+    URL's host. Without `ca_file` the system trust store is used. `verify=False` checks nothing
+    (etcd's InsecureSkipVerify, used between members with auto-generated certificates).
     """
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-    _harden(ctx)
-    ctx.check_hostname = check_hostname
-    if ca_file:
+    _harden(ctx, ciphers)
+    ctx.check_hostname = check_hostname and verify
+    if not verify:
+        ctx.verify_mode = ssl.CERT_NONE
+    elif ca_file:
         _load_trust(ctx, ca_file)
     else:
         ctx.load_default_certs(ssl.Purpose.SERVER_AUTH)

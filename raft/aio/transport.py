@@ -29,11 +29,12 @@ import random
 import ssl
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from raft.aio.listen_errors import bind_error_text
 from raft.aio.peer_frames import (
     PROTO_VERSION,
     Accept,
@@ -54,6 +55,8 @@ log = logging.getLogger(__name__)
 
 ClientSSL = Callable[[], ssl.SSLContext | None]
 MessageHandler = Callable[[Message], None]
+# Whether an accepted connection may go on (TLS checks beyond the CA); it logs its refusals.
+AcceptCheck = Callable[[asyncio.BaseTransport], Awaitable[bool]]
 
 DEFAULT_QUEUE_SIZE = 4096
 HELLO_MAX_FRAME = 4096
@@ -373,6 +376,7 @@ class PeerTransport:
         client_ssl: ClientSSL | None = None,
         info_handler: Callable[[], bytes] | None = None,
         *,
+        accept_check: AcceptCheck | None = None,
         queue_size: int = DEFAULT_QUEUE_SIZE,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
         backoff: tuple[float, float] = (0.05, 1.0),
@@ -391,6 +395,7 @@ class PeerTransport:
         self._server_ssl = server_ssl
         self._client_ssl = client_ssl
         self._info_handler = info_handler
+        self._accept_check = accept_check
         self.queue_size = queue_size
         self.max_frame_size = max_frame_size
         self.backoff = backoff
@@ -419,9 +424,12 @@ class PeerTransport:
         try:
             for address in addresses:
                 ctx = self._server_ssl if address.scheme == "https" else None
-                server = await asyncio.start_server(
-                    self._accept, address.host, address.port, ssl=ctx
-                )
+                try:
+                    server = await asyncio.start_server(
+                        self._accept, address.host, address.port, ssl=ctx
+                    )
+                except OSError as exc:
+                    raise OSError(bind_error_text(address.host, address.port, exc)) from exc
                 self._servers.append(server)
                 for sock in server.sockets:
                     host, port = sock.getsockname()[:2]
@@ -741,6 +749,8 @@ class PeerTransport:
         self._inbound[task] = conn
         self.counters.accepted_connections += 1
         try:
+            if self._accept_check is not None and not await self._accept_check(writer.transport):
+                return
             await self._serve(conn)
         except _CONN_ERRORS as exc:
             log.debug("peer: inbound connection ended: %s", _why(exc))

@@ -234,7 +234,7 @@ def test_accepted_flags_are_validated_and_reported_inert() -> None:
         ]
     )  # fmt: skip
     assert config.inert == (
-        "auto-tls", "experimental-corrupt-check-time", "host-whitelist", "listen-metrics-urls",
+        "experimental-corrupt-check-time", "host-whitelist", "listen-metrics-urls",
         "logger", "quota-backend-bytes",
     )  # fmt: skip
 

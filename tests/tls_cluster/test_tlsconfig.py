@@ -210,11 +210,25 @@ class FlagValues:
     listen_peer_urls: tuple[str, ...]
     initial_advertise_peer_urls: tuple[str, ...]
     initial_cluster: tuple[tuple[str, tuple[str, ...]], ...]
+    data_dir: str = "m.etcd"
+    cipher_suites: tuple[str, ...] = ("TLS_AES_128_GCM_SHA256",)
+    auto_tls: bool = True
+    peer_auto_tls: bool = False
+    client_cert_allowed_hostname: str = "client.example"
+    peer_cert_allowed_cn: str = "peer-cn"
+    peer_cert_allowed_hostname: str = ""
+    peer_skip_client_san_verification: bool = True
 
 
 def test_settings_from_config() -> None:
     config = FlagValues(
-        tls_files=(("cert-file", "s.crt"), ("key-file", "s.key"), ("peer-trusted-ca-file", "p.ca")),
+        tls_files=(
+            ("cert-file", "s.crt"),
+            ("key-file", "s.key"),
+            ("client-crl-file", "c.crl"),
+            ("peer-trusted-ca-file", "p.ca"),
+            ("peer-crl-file", "p.crl"),
+        ),
         client_cert_auth=False,
         peer_client_cert_auth=True,
         listen_client_urls=(CLIENT,),
@@ -233,6 +247,14 @@ def test_settings_from_config() -> None:
         listen_peer_urls=(PEER,),
         advertise_peer_urls=(PEER,),
         cluster_peer_urls=(PEER, "https://127.0.0.1:2381", "https://[::1]:2381"),
+        crl_file="c.crl",
+        peer_crl_file="p.crl",
+        cipher_suites=("TLS_AES_128_GCM_SHA256",),
+        auto_tls=True,
+        data_dir="m.etcd",
+        client_allowed_hostname="client.example",
+        peer_allowed_cn="peer-cn",
+        peer_skip_san=True,
     )
 
 
@@ -241,3 +263,65 @@ def test_ipv6_url_hosts_are_matched_without_brackets(material: Material) -> None
     settings = mutual(material, advertise_client_urls=("https://[::2]:2379",))
     (problem,) = problems_of(settings)
     assert f"server certificate {material.server.cert}: no SAN for host ::2 " in problem
+
+
+def _tls12_names(ctx: ssl.SSLContext | None) -> set[str]:
+    assert ctx is not None
+    return {c["name"] for c in ctx.get_ciphers() if c["protocol"] == "TLSv1.2"}
+
+
+def test_cipher_suites_apply_to_both_listeners_and_the_dialer(material: Material) -> None:
+    suites = ("TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "TLS_AES_128_GCM_SHA256")
+    setup = build_tls(mutual(material, cipher_suites=suites))
+    for ctx in (setup.client_ssl, setup.peer_server_ssl, setup.peer_client_ssl()):
+        assert _tls12_names(ctx) == {"ECDHE-ECDSA-AES256-GCM-SHA384"}
+    only13 = build_tls(mutual(material, cipher_suites=("TLS_AES_128_GCM_SHA256",)))
+    assert only13.client_ssl is not None
+    assert only13.client_ssl.minimum_version == ssl.TLSVersion.TLSv1_3
+
+
+def test_cipher_and_name_problems_are_reported_together(material: Material) -> None:
+    settings = mutual(
+        material, cipher_suites=("NOPE",), peer_allowed_cn="a", peer_allowed_hostname="b"
+    )
+    assert problems_of(settings) == [
+        'unexpected TLS cipher suite "NOPE"',
+        'AllowedCN and AllowedHostname are mutually exclusive (cn="a", hostname="b")',
+    ]
+
+
+def test_auto_tls_replaces_the_side_and_keeps_its_files(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = TLSSettings(
+        listen_client_urls=(CLIENT,),
+        advertise_client_urls=("https://etcd-0.example:2379",),
+        listen_peer_urls=(PEER,),
+        advertise_peer_urls=(PEER,),
+        cluster_peer_urls=(PEER,),
+        auto_tls=True,
+        peer_auto_tls=True,
+        peer_crl_file="/nonexistent.crl",
+        data_dir=str(tmp_path),
+    )
+    setup = build_tls(settings)
+    assert setup.client is not None and setup.client_ssl is not None
+    assert setup.client_ssl.verify_mode == ssl.CERT_NONE
+    dialer = setup.peer_client_ssl()
+    assert dialer is not None and dialer.verify_mode == ssl.CERT_NONE and not dialer.check_hostname
+    fixtures = tmp_path / "fixtures"
+    cert = (fixtures / "peer" / "cert.pem").read_bytes()
+    assert (fixtures / "client" / "key.pem").exists()
+    assert "--peer-crl-file ignored" in caplog.text
+    build_tls(settings)
+    assert (fixtures / "peer" / "cert.pem").read_bytes() == cert
+
+
+def test_auto_tls_with_certificate_files_is_ignored(
+    material: Material, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    setup = build_tls(mutual(material, auto_tls=True, peer_auto_tls=True, data_dir=str(tmp_path)))
+    assert setup.client is not None and str(material.server.cert) in setup.client.files
+    assert "ignoring client auto TLS since certs given" in caplog.text
+    assert "ignoring peer auto TLS since certs given" in caplog.text
+    assert not (tmp_path / "fixtures").exists()
