@@ -311,8 +311,9 @@ def zap_time(created: float) -> str:
 
 class ZapFormatter(logging.Formatter):
     """etcd's zap production config: `level`, `ts`, `caller` (dir/file:line), `msg`, then the
-    record's `fields` (`extra={"fields": {...}}`), `error` for an exception, and `stacktrace`
-    (Python's) from error level up."""
+    record's `fields`, `error` for an exception, and `stacktrace` (Python's) from error level
+    up. A record logged with `extra={"zap": msg, "fields": {...}}` says what etcd's zap call
+    says: `msg` replaces the capnslog text and the fields follow it."""
 
     def format(self, record: logging.LogRecord) -> str:
         parent = os.path.basename(os.path.dirname(record.pathname))
@@ -321,7 +322,7 @@ class ZapFormatter(logging.Formatter):
             f'{{"level":"{_nearest(_ZAP_NAMES, record.levelno)}"',
             f'"ts":"{zap_time(record.created)}"',
             f'"caller":{zap_quote(f"{caller}:{record.lineno}")}',
-            f'"msg":{zap_quote(record.getMessage())}',
+            f'"msg":{zap_quote(getattr(record, "zap", None) or record.getMessage())}',
         ]
         fields = getattr(record, "fields", None)
         if isinstance(fields, dict):

@@ -175,7 +175,9 @@ class EtcdServer:
         self._member_id, self._cluster_id = plan.member_id, plan.cluster_id
         self._loop = asyncio.get_running_loop()
         now_ms = self._clock() // 1_000_000
-        self._applier = Applier(Store(), Waiters(plan.member_id, now_ms))
+        self._applier = Applier(
+            Store(), Waiters(plan.member_id, now_ms), self._config.warning_apply_duration
+        )
         transport = PeerTransport(
             plan.member_id,
             plan.cluster_id,
