@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 import os
+import resource
 import signal
 import socket
 import ssl
@@ -64,6 +65,15 @@ def _fatal(message: str, exit_code: int) -> int:
     return exit_code
 
 
+def _raise_open_file_limit() -> None:
+    """Go (1.19 on, so etcd 3.4.23's build) raises the soft RLIMIT_NOFILE to the hard one at
+    start: a member then holds as many connections as etcd does (`file_descriptor_limit`)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `pyetcd` console script and of `python -m pyetcd`."""
     try:
@@ -80,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logs.setup(loaded.logging)
     except ConfigError as exc:
         return _fatal(_verify_error(exc.message).message, 1)
+    _raise_open_file_limit()
     try:
         os.makedirs(loaded.data_dir, mode=DATA_DIR_MODE, exist_ok=True)
         mode = stat.S_IMODE(os.stat(loaded.data_dir).st_mode)

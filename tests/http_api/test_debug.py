@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 import logging
 import re
+import resource
 import shutil
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 
 import pytest
@@ -140,7 +143,7 @@ async def test_debug_vars_has_etcds_variables(members: tuple[procs.Member, procs
     assert set(etcd_vars) - {"memstats"} == set(our_vars) - {"python.memory"}
     assert etcd_vars["cmdline"][1:] == etcd.argv[1:]  # type: ignore[index]
     assert our_vars["cmdline"][1:] == pyetcd.argv[3:]  # type: ignore[index]  # python -m pyetcd
-    assert isinstance(our_vars["file_descriptor_limit"], int)
+    assert our_vars["file_descriptor_limit"] == etcd_vars["file_descriptor_limit"]
     theirs_raft, ours_raft = etcd_vars["raft.status"], our_vars["raft.status"]
     assert isinstance(theirs_raft, dict) and isinstance(ours_raft, dict)
     assert list(ours_raft) == list(theirs_raft)
@@ -184,3 +187,22 @@ async def test_log_level_reaches_every_logger(client) -> None:
         assert quiet.level == logging.NOTSET
     finally:
         root.setLevel(before)
+
+
+def test_open_file_limit_is_raised_as_go_does() -> None:
+    """Go raises the soft limit to the hard one at start, so etcd's `file_descriptor_limit` is
+    the hard limit; pyetcd does the same."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    script = (
+        "import resource\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (64, "
+        f"{hard}))\n"
+        "from pyetcd.cli import _raise_open_file_limit\n"
+        "_raise_open_file_limit()\n"
+        "print(resource.getrlimit(resource.RLIMIT_NOFILE)[0])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) == hard
