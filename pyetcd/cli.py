@@ -26,6 +26,7 @@ from pyetcd.config import (
     ETCD_VERSION,
     PYETCD_VERSION,
     Config,
+    LoggedConfigError,
     Version,
     _verify_error,
     help_text,
@@ -65,6 +66,20 @@ def _fatal(message: str, exit_code: int) -> int:
     return exit_code
 
 
+def _report_flag_error(exc: LoggedConfigError) -> int:
+    """As etcd, through the logger the logging flags describe (still one line: none of their
+    startup notices); zap says "failed to verify flags" with the reason as `error`."""
+    try:
+        logs.setup(exc.logging, quiet=True)
+    except ConfigError:
+        return _fatal(exc.message, exc.exit_code)
+    if exc.logging.logger == "zap":
+        fields = {"error": exc.reason}
+        log.warning("%s", exc.message, extra={"zap": "failed to verify flags", "fields": fields})
+        return exc.exit_code
+    return _fatal(exc.message, exc.exit_code)
+
+
 def _raise_open_file_limit() -> None:
     """Go (1.19 on, so etcd 3.4.23's build) raises the soft RLIMIT_NOFILE to the hard one at
     start: a member then holds as many connections as etcd does (`file_descriptor_limit`)."""
@@ -81,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HelpRequested:
         sys.stdout.write(help_text())
         return 0
+    except LoggedConfigError as exc:
+        return _report_flag_error(exc)
     except ConfigError as exc:
         return _fatal(exc.message, exc.exit_code)
     if isinstance(loaded, Version):

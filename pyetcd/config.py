@@ -368,8 +368,26 @@ def _help_mark(name: str) -> str:
     return ""
 
 
+class LoggedConfigError(ConfigError):
+    """A check that failed once the logging flags were understood: etcd reports it through
+    the logger they configure (under zap: "failed to verify flags" with `reason` as `error`)."""
+
+    def __init__(self, error: ConfigError, settings: logs.LogSettings) -> None:
+        super().__init__(error.message, error.exit_code)
+        self.reason = error.reason if isinstance(error, _VerifyError) else error.message
+        self.logging = settings
+
+
+class _VerifyError(ConfigError):
+    """etcd's `error verifying flags, <reason>. See 'etcd --help'.`"""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"error verifying flags, {reason}. See 'pyetcd --help'.")
+        self.reason = reason
+
+
 def _verify_error(message: str) -> ConfigError:
-    return ConfigError(f"error verifying flags, {message}. See 'pyetcd --help'.")
+    return _VerifyError(message)
 
 
 def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config | Version:
@@ -386,11 +404,6 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config | Ver
         if exc.message.startswith("invalid value"):
             raise _verify_error(exc.message) from None
         raise
-    return _build(parsed, _verify(parsed))
-
-
-def _verify(parsed: Parsed) -> logs.LogSettings:
-    """etcd's `Config.Validate`, in its order (logging first), then what pyetcd refuses."""
     try:
         settings = logs.plan(
             parsed.text("logger"),
@@ -402,6 +415,16 @@ def _verify(parsed: Parsed) -> logs.LogSettings:
         )
     except ConfigError as exc:
         raise exc if exc.exit_code == 2 else _verify_error(exc.message) from None
+    try:
+        _verify(parsed)
+        return _build(parsed, settings)
+    except ConfigError as exc:
+        raise LoggedConfigError(exc, settings) from None
+
+
+def _verify(parsed: Parsed) -> None:
+    """etcd's `Config.Validate`, in its order (logging is checked first, by `load_config`),
+    then what pyetcd refuses."""
     for key, reason in _REFUSED.items():
         value = parsed.values[key]
         if value != _BY_NAME[key].parse(_BY_NAME[key].default):
@@ -441,7 +464,6 @@ def _verify(parsed: Parsed) -> logs.LogSettings:
         if path and not os.access(path, os.R_OK):
             reason = "no such file" if not os.path.exists(path) else "permission denied"
             raise ConfigError(f"--{key}: cannot read {path}: {reason}")
-    return settings
 
 
 def _shown(value: object) -> str:

@@ -504,10 +504,11 @@ class SinkHandler(logging.Handler):
 _state = threading.Lock()
 
 
-def setup(settings: LogSettings) -> SinkHandler:
+def setup(settings: LogSettings, quiet: bool = False) -> SinkHandler:
     """Print etcd's pre-logging notices, open the outputs (ConfigError as etcd words a failure)
-    and make the root logger write through them at the planned levels."""
-    for notice in settings.notices:
+    and make the root logger write through them at the planned levels. `quiet`: neither the
+    notices nor the warnings (to report a flag error on one line)."""
+    for notice in () if quiet else settings.notices:
         print(notice, file=sys.stderr)
     if settings.logger == "zap":
         sinks = (
@@ -528,6 +529,8 @@ def setup(settings: LogSettings) -> SinkHandler:
         root.handlers[:] = [handler]
         _set_levels(settings.level, settings.package_levels)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    if quiet:
+        return handler
     for warning in settings.warnings:
         log.warning("%s", warning)
     unknown = [name for name, _ in settings.package_levels if name != "*" and name not in PACKAGES]

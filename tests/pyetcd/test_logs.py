@@ -365,3 +365,31 @@ def test_refusals_match_etcd(flags: tuple[str, ...], tmp_path: Path) -> None:
         assert not (tmp_path / impl).exists()
     assert results[0] == (1, results[0][1]) and results[1][0] == 1
     assert results[1][1].replace("'pyetcd --help'", "") == results[0][1]
+
+
+@needs_etcd
+def test_flag_errors_go_through_the_configured_logger(tmp_path: Path) -> None:
+    """Once the logging flags are understood, etcd reports a bad flag through them: a zap line
+    ("failed to verify flags"), or capnslog's line on the chosen output."""
+    zap: list[dict[str, object]] = []
+    for impl in ("etcd", "pyetcd"):
+        argv = [*procs.command(impl), "--data-dir", str(tmp_path / impl)]
+        done = subprocess.run(
+            [*argv, "--logger", "zap", "--heartbeat-interval", "0"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert done.returncode == 1
+        (line,) = done.stderr.splitlines()
+        zap.append(json.loads(line))
+        done = subprocess.run(
+            [*argv, "--log-outputs", "stdout", "--heartbeat-interval", "0"],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert done.returncode == 1
+        assert "--heartbeat-interval must be >0 (set to 0ms)" in done.stdout
+        assert CAPNSLOG_LINE.match(done.stdout)
+    theirs, ours = zap
+    assert [list(line) for line in zap] == [["level", "ts", "caller", "msg", "error"]] * 2
+    assert (ours["level"], ours["msg"], ours["error"]) == (
+        theirs["level"], theirs["msg"], theirs["error"],
+    )  # fmt: skip
