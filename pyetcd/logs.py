@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TextIO
 
+from pyetcd import gotime
 from pyetcd.flags import ConfigError
 
 NOTICE = 25
@@ -287,26 +288,17 @@ def zap_quote(text: str) -> str:
 
 
 def _zap_value(value: object) -> str:
-    if isinstance(value, str):
-        return zap_quote(value)
-    if isinstance(value, bool | int | float) or value is None:
+    """A field: numbers and booleans as JSON, anything else as its text."""
+    if isinstance(value, bool | int):
         return json.dumps(value)
-    if isinstance(value, list | tuple):
-        return "[" + ",".join(_zap_value(v) for v in value) + "]"
     return zap_quote(str(value))
 
 
 def zap_time(created: float) -> str:
     """zapcore.ISO8601TimeEncoder: `2006-01-02T15:04:05.000Z0700` in the local zone."""
     local = datetime.fromtimestamp(created).astimezone()
-    offset = local.utcoffset()
-    minutes = int(offset.total_seconds()) // 60 if offset is not None else 0
-    zone = (
-        "Z"
-        if minutes == 0
-        else f"{'+' if minutes > 0 else '-'}{abs(minutes) // 60:02d}{abs(minutes) % 60:02d}"
-    )
-    return local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{local.microsecond // 1000:03d}" + zone
+    stamp = local.strftime("%Y-%m-%dT%H:%M:%S.") + f"{local.microsecond // 1000:03d}"
+    return stamp + gotime.zone(local, "")
 
 
 class ZapFormatter(logging.Formatter):
@@ -525,7 +517,8 @@ def setup(settings: LogSettings, quiet: bool = False) -> SinkHandler:
     root = logging.getLogger()
     with _state:
         for old in root.handlers:
-            old.close()
+            if isinstance(old, SinkHandler):
+                old.close()
         root.handlers[:] = [handler]
         _set_levels(settings.level, settings.package_levels)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)

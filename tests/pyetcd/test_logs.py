@@ -171,12 +171,13 @@ def test_capnslog_line() -> None:
 
 def test_zap_line_keys_order_and_escaping() -> None:
     record = _record(
-        logging.INFO, 'say "%s"', "hi\x08<&>\u00e9", fields={"took": "1ms", "n": 3, "l": ["a"]}
+        logging.INFO, 'say "%s"', "hi\x08<&>\u00e9", fields={"took": "1ms", "n": 3, "ok": True}
     )
     line = logs.ZapFormatter().format(record)
     assert line.startswith('{"level":"info","ts":"')
     parsed = json.loads(line)
-    assert list(parsed) == ["level", "ts", "caller", "msg", "took", "n", "l"]
+    assert list(parsed) == ["level", "ts", "caller", "msg", "took", "n", "ok"]
+    assert (parsed["took"], parsed["n"], parsed["ok"]) == ("1ms", 3, True)
     assert ZAP_TS.match(parsed["ts"]) and parsed["caller"] == "pyetcd/server.py:42"
     assert '"msg":"say \\"hi\\u0008<&>\u00e9\\""' in line  # zap escapes less than Go's json
     named = logs.ZapFormatter().format(_record(logging.WARNING, "capnslog text", zap="zap msg"))
