@@ -5,8 +5,7 @@ to etcd's outputs, with etcd's checks of the logging flags and their messages.
 and installs one handler on the root logger. Where etcd 3.4.23 accepts a logging setting and
 then ignores it, pyetcd acts on it instead: `--log-output X` alone (etcd keeps the default
 output), `--log-package-levels` and `PUT /config/local/log` under `--logger=zap` (etcd applies
-them to capnslog only). Under systemd, etcd's capnslog `default` output writes to journald
-itself; pyetcd writes to stderr, which systemd captures into the journal.
+them to capnslog only).
 """
 
 from __future__ import annotations
@@ -380,16 +379,12 @@ class _Std(io.TextIOBase):
         return len(text)
 
 
-class JournalSink(io.TextIOBase):
-    """etcd's zap `systemd/journal` output: each line to journald's native socket with its
-    priority, PACKAGE (the caller's directory) and SYSLOG_IDENTIFIER; stderr if a send fails."""
+class Journal:
+    """journald's native protocol (go-systemd's `journal.Send`): one datagram per entry, an
+    entry too big for a datagram passed as a memfd."""
 
-    _PRIORITIES = {
-        "debug": 7, "info": 6, "warn": 4, "error": 3, "dpanic": 2, "panic": 2, "fatal": 2,
-    }  # fmt: skip
-
-    def __init__(self, path: str = JOURNAL_SOCKET) -> None:
-        self._path = path
+    def __init__(self, path: str | None = None) -> None:
+        path = path or JOURNAL_SOCKET
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         try:
             self._sock.connect(path)
@@ -400,22 +395,15 @@ class JournalSink(io.TextIOBase):
                 f"can't find journal (dial unixgram {path}: connect: {reason})"
             ) from None
 
-    def write(self, text: str) -> int:
-        line = json.loads(text)
+    def send(self, message: str, priority: int, package: str) -> None:
+        """Raises OSError when journald does not take the entry."""
         fields = {
-            "PRIORITY": str(self._PRIORITIES.get(line.get("level"), 6)),
-            "MESSAGE": text,
-            "PACKAGE": os.path.dirname(line.get("caller", "")) or ".",
+            "PRIORITY": str(priority),
+            "MESSAGE": message,
+            "PACKAGE": package,
             "SYSLOG_IDENTIFIER": os.path.basename(sys.argv[0]),
         }
         data = b"".join(_journal_field(k, v) for k, v in fields.items())
-        try:
-            self._send(data)
-        except OSError:
-            _Std(STDERR).write(text)
-        return len(text)
-
-    def _send(self, data: bytes) -> None:
         try:
             self._sock.send(data)
         except OSError as exc:
@@ -430,7 +418,71 @@ class JournalSink(io.TextIOBase):
 
     def close(self) -> None:
         self._sock.close()
+
+
+class JournalSink(io.TextIOBase):
+    """etcd's zap `systemd/journal` output: each line with its priority and PACKAGE (the
+    caller's directory); stderr if journald refuses it."""
+
+    _PRIORITIES = {
+        "debug": 7, "info": 6, "warn": 4, "error": 3, "dpanic": 2, "panic": 2, "fatal": 2,
+    }  # fmt: skip
+
+    def __init__(self, path: str | None = None) -> None:
+        self._journal = Journal(path)
+
+    def write(self, text: str) -> int:
+        line = json.loads(text)
+        priority = self._PRIORITIES.get(line.get("level"), 6)
+        try:
+            self._journal.send(text, priority, os.path.dirname(line.get("caller", "")) or ".")
+        except OSError:
+            _Std(STDERR).write(text)
+        return len(text)
+
+    def close(self) -> None:
+        self._journal.close()
         super().close()
+
+
+class JournaldHandler(logging.Handler):
+    """capnslog's journald formatter, its `default` output under systemd (parent pid 1 and a
+    journal to talk to): the bare message, its priority, the package; a failure on stderr."""
+
+    _PRIORITIES = {
+        logging.CRITICAL: "2", logging.ERROR: "3", logging.WARNING: "4", NOTICE: "5",
+        logging.INFO: "6", logging.DEBUG: "7", TRACE: "7",
+    }  # fmt: skip
+
+    def __init__(self, journal: Journal) -> None:
+        super().__init__()
+        self.journal = journal
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            message = record.getMessage()
+            if record.exc_info:
+                message += "\n" + logging.Formatter().formatException(record.exc_info)
+            priority = int(_nearest(self._PRIORITIES, record.levelno))
+            self.journal.send(message, priority, record.name)
+        except OSError as exc:
+            print(exc, file=sys.stderr)
+        except Exception:
+            self.handleError(record)
+
+    def close(self) -> None:
+        self.journal.close()
+        super().close()
+
+
+def _systemd_journal() -> Journal | None:
+    """A journal to log to when systemd started us (capnslog's NewDefaultFormatter test)."""
+    if os.getppid() != 1:
+        return None
+    try:
+        return Journal()
+    except ConfigError:
+        return None
 
 
 def _journal_field(name: str, value: str) -> bytes:
@@ -496,28 +548,29 @@ class SinkHandler(logging.Handler):
 _state = threading.Lock()
 
 
-def setup(settings: LogSettings, quiet: bool = False) -> SinkHandler:
+def setup(settings: LogSettings, quiet: bool = False) -> logging.Handler:
     """Print etcd's pre-logging notices, open the outputs (ConfigError as etcd words a failure)
     and make the root logger write through them at the planned levels. `quiet`: neither the
     notices nor the warnings (to report a flag error on one line)."""
     for notice in () if quiet else settings.notices:
         print(notice, file=sys.stderr)
+    handler: logging.Handler
     if settings.logger == "zap":
         sinks = (
             [] if settings.outputs == ("/dev/null",) else [open_sink(o) for o in settings.outputs]
         )
-        formatter: logging.Formatter = ZapFormatter()
-    else:
-        sinks = [open_sink(settings.outputs[0])]
-        formatter = CapnslogFormatter(settings.caller)
-    handler = SinkHandler(sinks)
-    handler.setFormatter(formatter)
-    if settings.logger == "zap":
+        handler = SinkHandler(sinks)
+        handler.setFormatter(ZapFormatter())
         handler.addFilter(ZapSampler())
+    elif settings.outputs == (DEFAULT_OUTPUT,) and (journal := _systemd_journal()) is not None:
+        handler = JournaldHandler(journal)
+    else:
+        handler = SinkHandler([open_sink(settings.outputs[0])])
+        handler.setFormatter(CapnslogFormatter(settings.caller))
     root = logging.getLogger()
     with _state:
         for old in root.handlers:
-            if isinstance(old, SinkHandler):
+            if isinstance(old, SinkHandler | JournaldHandler):
                 old.close()
         root.handlers[:] = [handler]
         _set_levels(settings.level, settings.package_levels)
@@ -538,7 +591,7 @@ def setup(settings: LogSettings, quiet: bool = False) -> SinkHandler:
 
 def is_set_up() -> bool:
     """Whether `setup` has installed its handler on the root logger."""
-    return any(isinstance(h, SinkHandler) for h in logging.getLogger().handlers)
+    return any(isinstance(h, SinkHandler | JournaldHandler) for h in logging.getLogger().handlers)
 
 
 def _set_levels(level: int, packages: Sequence[tuple[str, int]]) -> None:

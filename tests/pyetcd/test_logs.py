@@ -271,6 +271,29 @@ def test_journal_gets_etcds_fields(tmp_path: Path) -> None:
     assert fields["PACKAGE"] == "pyetcd" and fields["SYSLOG_IDENTIFIER"]
 
 
+def test_capnslog_default_output_under_systemd_is_the_journal(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, root_logging: None
+) -> None:
+    """capnslog's default formatter: journald when systemd (pid 1) started the process and
+    a journal answers; the bare message, its priority and package."""
+    path = str(tmp_path / "journal.socket")
+    monkeypatch.setattr(logs, "JOURNAL_SOCKET", path)
+    monkeypatch.setattr(os, "getppid", lambda: 1)
+    assert isinstance(logs.setup(_plan(), quiet=True), logs.SinkHandler)  # no journal: stderr
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as journald:
+        journald.bind(path)
+        journald.settimeout(5)
+        assert isinstance(logs.setup(_plan(), quiet=True), logs.JournaldHandler)
+        logging.getLogger("etcdhttp").log(logs.NOTICE, "set to %s", "x")
+        fields = _journal_fields(journald.recv(65536))
+        assert isinstance(logs.setup(_plan(outputs=("stderr",)), quiet=True), logs.SinkHandler)
+    assert (fields["MESSAGE"], fields["PRIORITY"], fields["PACKAGE"]) == (
+        "set to x",
+        "5",
+        "etcdhttp",
+    )
+
+
 def _journal_fields(data: bytes) -> dict[str, str]:
     """journald's native protocol: NAME=value lines, or NAME, 64-bit length, bytes, newline."""
     fields: dict[str, str] = {}
