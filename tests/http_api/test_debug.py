@@ -171,7 +171,9 @@ async def test_log_level_changes_live_as_in_etcd(
                 member.client_port, "PUT", "/config/local/log", body=body
             )
             assert response.status == 204
-        notices = re.findall(r' N \| [\w/]+: globalLogLevel set to "(\w+)"', member.log_tail())
+        notices = re.findall(
+            r' N \| [\w/]+: globalLogLevel set to "(\w+)"', member.log_tail(10_000_000)
+        )
         assert notices == ["DEBUG", "CRITICAL"], member.impl
 
 
