@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -21,6 +22,7 @@ from pyetcd.flags import (
     Flag,
     Parsed,
     Parser,
+    ValueRejected,
     apply_environment,
     choice,
     parse_bool,
@@ -477,10 +479,21 @@ def _shown(value: object) -> str:
 
 
 def _verify_v3_only(parsed: Parsed) -> None:
-    """The checks etcd's `Config.Validate` makes of v3-only flags: they still refuse a start."""
+    """The checks etcd makes of v3-only flags before it serves: they still refuse a start."""
     mode = parsed.text("auto-compaction-mode")
     if mode not in ("", "revision", "periodic"):
         raise _verify_error(f'unknown auto-compaction-mode "{mode}"')
+    retention = parsed.text("auto-compaction-retention") or "0"
+    if not (re.fullmatch(r"[+-]?\d+", retention) and int(retention) >= 0):
+        try:
+            parse_duration(retention)
+        except ValueRejected:
+            raise ConfigError(
+                f'error parsing CompactionRetention: time: invalid duration "{retention}"'
+            ) from None
+    problem = _auth_token_problem(parsed.text("auth-token"))
+    if problem:
+        raise ConfigError(f"auth: invalid auth options (--auth-token: {problem})")
     if parsed.switch("experimental-enable-lease-checkpoint-persist") and not parsed.switch(
         "experimental-enable-lease-checkpoint"
     ):
@@ -488,6 +501,40 @@ def _verify_v3_only(parsed: Parsed) -> None:
             "setting experimental-enable-lease-checkpoint-persist requires "
             "experimental-enable-lease-checkpoint"
         )
+
+
+_JWT_METHODS = frozenset(
+    f"{family}{bits}" for family in ("HS", "RS", "PS", "ES") for bits in (256, 384, 512)
+)
+
+
+def _auth_token_problem(text: str) -> str | None:
+    """etcd's `NewTokenProvider` checks of `--auth-token` (its options as `decomposeOpts` and
+    `jwtOptions.Parse` read them; key contents are not parsed): what is wrong, or None."""
+    kind, *pairs = text.split(",")
+    options: dict[str, str] = {}
+    for pair in pairs:
+        parts = pair.split("=")
+        if len(parts) != 2:
+            return f"invalid token specific option: {text}"
+        if parts[0] in options:
+            return f"invalid token specific option, duplicated parameters ({parts[0]}): {text}"
+        options[parts[0]] = parts[1]
+    if kind in ("", "simple"):
+        return None
+    if kind != "jwt":
+        return f"unknown token type: {kind}"
+    try:
+        parse_duration(options.get("ttl", ""))
+    except ValueRejected:
+        return f'problem loading JWT options: time: invalid duration "{options["ttl"]}"'
+    for key in ("pub-key", "priv-key"):
+        path = options.get(key, "")
+        if path and not os.access(path, os.R_OK):
+            return f"problem loading JWT options: cannot read {path}"
+    if options.get("sign-method", "") not in _JWT_METHODS:
+        return "problem loading JWT options: auth: invalid auth signature method"
+    return None
 
 
 def _check_url_clash(client: tuple[str, ...], peer: tuple[str, ...]) -> None:

@@ -181,6 +181,15 @@ PYETCD_ERRORS: list[tuple[list[str], str]] = [
     (["--advertise-client-urls", "http://127.0.0.1:1/path"], "URL must not contain a path"),
     (["--advertise-client-urls", "http://127.0.0.1"], 'does not have the form "host:port"'),
     (["--advertise-client-urls", "http://h:abc"], 'invalid port ":abc" after host'),
+    (["--auth-token", "foo"], "auth: invalid auth options (--auth-token: unknown token type: foo)"),
+    (["--auth-token", "jwt"], "auth: invalid auth options (--auth-token: problem loading JWT "
+     "options: auth: invalid auth signature method)"),
+    (["--auth-token", "jwt,sign-method=RS256,priv-key=/nonexistent"], "cannot read /nonexistent"),
+    (["--auth-token", "jwt,sign-method=RS256,ttl=x"], 'time: invalid duration "x"'),
+    (["--auth-token", "simple,x"], "invalid token specific option: simple,x"),
+    (["--auth-token", "jwt,ttl=1m,ttl=2m"], "duplicated parameters (ttl)"),
+    (["--auto-compaction-retention", "abc"],
+     'error parsing CompactionRetention: time: invalid duration "abc"'),
 ]  # fmt: skip
 
 
@@ -359,6 +368,18 @@ def test_refused_flags_stop_the_start_with_their_reason(name: str) -> None:
         load_config([], {f"ETCD_{name.upper().replace('-', '_')}": value})
     default = next(f.default for f in FLAGS if f.name == name)
     assert isinstance(load_config([f"--{name}={default}"], {}), Config)
+
+
+def test_v3_only_values_etcd_accepts_are_accepted(tmp_path: Path) -> None:
+    key = tmp_path / "jwt.key"
+    key.write_text("secret")
+    for argv in (
+        ["--auth-token", f"jwt,sign-method=HS256,priv-key={key},ttl=10m"],
+        ["--auth-token", "simple"],
+        ["--auto-compaction-retention", "1h30m", "--auto-compaction-mode", "periodic"],
+        ["--auto-compaction-retention", "5", "--auto-compaction-mode", "revision"],
+    ):
+        assert _load(argv).inert
 
 
 def test_pprof_is_refused_with_a_reason() -> None:
