@@ -15,7 +15,7 @@ from typing import Any, cast
 from aiohttp import web
 from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError
 
-from http_api import members, status
+from http_api import debug, members, status
 from http_api.auth import PREFIX as AUTH_PREFIX
 from http_api.auth import Auth, AuthHandler, CertUser
 from http_api.keys import MAX_FORM_SIZE, KeysHandler, Pending
@@ -86,6 +86,7 @@ class _Client:
             "/v2/stats/self": self._stats,
             "/v2/stats/leader": self._stats,
         }
+        self._routes.update(debug.routes(server))
 
     def _cors_for(self, origin: str | None) -> Headers:
         if self._any_origin:

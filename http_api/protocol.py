@@ -15,7 +15,7 @@ from store.event import Event
 from store.members import Member
 from store.store import Store
 
-__all__ = ["KeysServer", "Member", "MembersError", "ServerMetrics"]
+__all__ = ["KeysServer", "Member", "MembersError", "PeerProgress", "RaftStatus", "ServerMetrics"]
 
 
 class MembersError(Exception):
@@ -42,6 +42,31 @@ class ServerMetrics:
     snapshots_sent: Mapping[int, int]
     snapshot_send_failures: Mapping[int, int]
     peer_send_failures: Mapping[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class PeerProgress:
+    """A leader's view of one voter; `state` is etcd's name (`StateReplicate`, ...)."""
+
+    id: int
+    match: int
+    next: int
+    state: str
+
+
+@dataclass(frozen=True, slots=True)
+class RaftStatus:
+    """etcd's `raft.status` expvar; `progress` is empty except on the leader."""
+
+    id: int
+    term: int
+    vote: int
+    commit: int
+    lead: int
+    raft_state: str
+    applied: int
+    progress: tuple[PeerProgress, ...]
+    lead_transferee: int
 
 
 class KeysServer(Protocol):
@@ -108,3 +133,10 @@ class KeysServer(Protocol):
 
     def server_metrics(self) -> ServerMetrics | None:
         """Figures for `/metrics`; None from a member that has no raft node (yet)."""
+
+    def raft_status(self) -> RaftStatus | None:
+        """`/debug/vars`'s `raft.status`; None from a member that has no raft node (yet)."""
+
+    def set_log_level(self, level: str) -> str | None:
+        """`PUT /config/local/log`: set every logger to capnslog level `level` (upper case,
+        any spelling capnslog accepts) and return its name, or None for an unknown level."""

@@ -7,26 +7,29 @@ import contextlib
 import gc
 import logging
 import os
+import resource
 import signal
 import socket
 import ssl
 import stat
 import sys
 from collections.abc import Awaitable, Sequence
-from datetime import datetime
 from typing import NamedTuple
 
 import uvloop
 from aiohttp import web
 
 from http_api.app import make_server
+from pyetcd import logs
 from pyetcd.bootstrap import BootstrapError
 from pyetcd.client_site import ClientSite, Refusal
 from pyetcd.config import (
     ETCD_VERSION,
     PYETCD_VERSION,
     Config,
+    LoggedConfigError,
     Version,
+    _verify_error,
     help_text,
     load_config,
     version_text,
@@ -52,57 +55,45 @@ SHUTDOWN_GRACE = 0.25
 LISTEN_BACKLOG = 128
 DATA_DIR_MODE = 0o700
 
-_LEVEL_LETTERS = {
-    logging.DEBUG: "D",
-    logging.INFO: "I",
-    logging.WARNING: "W",
-    logging.ERROR: "E",
-    logging.CRITICAL: "C",
-}
-_LEVELS = {
-    "debug": logging.DEBUG,
-    "info": logging.INFO,
-    "warn": logging.WARNING,
-    "error": logging.ERROR,
-    "panic": logging.CRITICAL,
-    "fatal": logging.CRITICAL,
-}
-
 
 class ListenError(Exception):
     """A client URL could not be bound (address in use, not local, no permission)."""
 
 
-class _EtcdFormatter(logging.Formatter):
-    """etcd's capnslog layout: `2026-11-24 03:33:26.343931 I | etcdserver: message`."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        stamp = datetime.fromtimestamp(record.created).strftime("%Y-%m-%d %H:%M:%S.%f")
-        letter = _LEVEL_LETTERS.get(record.levelno, "I")
-        text = f"{stamp} {letter} | {record.name}: {record.getMessage()}"
-        if record.exc_info:
-            text += "\n" + self.formatException(record.exc_info)
-        return text
-
-
-def _setup_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_EtcdFormatter())
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(_LEVELS[level])
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
-
-
 def _fatal(message: str, exit_code: int) -> int:
-    """One line on stderr: a bare line for command-line syntax (as Go's flag package prints
-    it), an etcd-style log line otherwise."""
-    if exit_code == 2:
+    """One line: once logging is set up, in its format and to its outputs; before, on stderr,
+    bare for command-line syntax (as Go's flag package prints it), else a capnslog line."""
+    if logs.is_set_up():
+        log.critical("%s", message)
+    elif exit_code == 2:
         print(message, file=sys.stderr)
     else:
         record = logging.LogRecord("etcdmain", logging.CRITICAL, "", 0, message, None, None)
-        print(_EtcdFormatter().format(record), file=sys.stderr)
+        print(logs.CapnslogFormatter().format(record), file=sys.stderr)
     return exit_code
+
+
+def _report_flag_error(exc: LoggedConfigError) -> int:
+    """As etcd, through the logger the logging flags describe (still one line: none of their
+    startup notices); zap says "failed to verify flags" with the reason as `error`."""
+    try:
+        logs.setup(exc.logging, quiet=True)
+    except ConfigError:
+        return _fatal(exc.message, exc.exit_code)
+    if exc.logging.logger == "zap":
+        fields = {"error": exc.reason}
+        log.warning("%s", exc.message, extra={"zap": "failed to verify flags", "fields": fields})
+        return exc.exit_code
+    return _fatal(exc.message, exc.exit_code)
+
+
+def _raise_open_file_limit() -> None:
+    """Go (1.19 on, so etcd 3.4.23's build) raises the soft RLIMIT_NOFILE to the hard one at
+    start: a member then holds as many connections as etcd does (`file_descriptor_limit`)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -112,12 +103,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except HelpRequested:
         sys.stdout.write(help_text())
         return 0
+    except LoggedConfigError as exc:
+        return _report_flag_error(exc)
     except ConfigError as exc:
         return _fatal(exc.message, exc.exit_code)
     if isinstance(loaded, Version):
         sys.stdout.write(version_text())
         return 0
-    _setup_logging(loaded.log_level)
+    try:
+        logs.setup(loaded.logging)
+    except ConfigError as exc:
+        return _fatal(_verify_error(exc.message).message, 1)
+    _raise_open_file_limit()
     fs = OsFS()
     made = missing_dirs(fs, (loaded.data_dir,))
     try:
@@ -163,7 +160,7 @@ def _log_startup(config: Config) -> None:
     for warning in config.warnings:
         logging.getLogger("pkg/flags").warning("%s", warning)
     for name in config.inert:
-        log.warning("--%s is accepted but has no effect in pyetcd yet", name)
+        log.warning("--%s applies to the v3 API, which pyetcd does not serve", name)
     embed = logging.getLogger("embed")
     embed.info("name = %s", config.name)
     embed.info("data dir = %s", config.data_dir)

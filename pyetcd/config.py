@@ -1,23 +1,28 @@
 """etcd 3.4.23's command line and `ETCD_*` environment, checked with etcd's rules and messages.
 
-Every etcd flag is accepted under its etcd name with its etcd default, so existing command lines,
-systemd units and BOSH templates keep working; the flags pyetcd does not act on yet are listed in
-`Config.inert` and logged at startup.
+Every etcd flag is known under its etcd name with its etcd default, so existing command lines,
+systemd units and BOSH templates keep working, and each is in exactly one class: ACTIVE (etcd's
+effect), V3_ONLY (it only concerns the v3 API, gRPC or the bbolt backend, which pyetcd does not
+serve: accepted, validated, named in one startup line) or _REFUSED (a value other than the
+default stops the start with a one-line reason). No flag is accepted and ignored.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 
+from pyetcd import logs
 from pyetcd.flags import (
     ConfigError,
     Flag,
     Parsed,
     Parser,
+    ValueRejected,
     apply_environment,
     choice,
     parse_bool,
@@ -143,17 +148,24 @@ FLAGS: tuple[Flag, ...] = (
     _f("auth-token", parse_str, "simple", "v3 auth token type.", _AUTH),
     _f("bcrypt-cost", parse_uint, "10", "bcrypt cost of password hashes.", _AUTH),
     _f("auth-token-ttl", parse_uint, "300", "v3 auth token lifetime in seconds.", _AUTH),
-    _f("enable-pprof", parse_bool, "false", "Serve Go profiling endpoints.", _MONITOR),
+    _f("enable-pprof", parse_bool, "false", "Serve Go's profiling endpoints (/debug/pprof).",
+       _MONITOR),
     _f("metrics", parse_str, "basic", "Metrics detail: 'basic' or 'extensive'.", _MONITOR),
     _f("listen-metrics-urls", parse_optional_urls, "",
        "Extra URLs serving only /metrics and /health.", _MONITOR),
-    _f("logger", parse_str, "capnslog", "Logger: 'capnslog' or 'zap'.", _LOGGING),
-    _f("log-outputs", parse_unique_strings, "default", "Log destinations.", _LOGGING),
-    _f("log-level", choice("debug", "info", "warn", "error", "panic", "fatal"), "info",
-       "Log level: debug, info, warn, error, panic or fatal.", _LOGGING),
-    _f("debug", parse_bool, "false", "Log at debug level.", _DEPRECATED),
-    _f("log-output", parse_str, "default", "Old name of --log-outputs.", _DEPRECATED),
-    _f("log-package-levels", parse_str, "", "Per-package log levels.", _DEPRECATED),
+    _f("logger", parse_str, "capnslog", "Logger: 'capnslog' (etcd's text lines) or 'zap' (JSON).",
+       _LOGGING),
+    _f("log-outputs", parse_unique_strings, "default",
+       "Comma-separated: 'default', 'stderr', 'stdout'; with zap also file paths and "
+       "'systemd/journal'.", _LOGGING),
+    _f("log-level", parse_str, "info",
+       "Log level: debug, info, warn, error, dpanic, panic or fatal.", _LOGGING),
+    _f("debug", parse_bool, "false", "Log at debug level (capnslog), whatever --log-level says.",
+       _DEPRECATED),
+    _f("log-output", parse_unique_strings, "default", "Old name of --log-outputs.", _DEPRECATED),
+    _f("log-package-levels", parse_str, "",
+       "capnslog levels per etcd package, e.g. 'etcdserver=WARNING,etcdmain=DEBUG' ('*': all).",
+       _DEPRECATED),
     _f("proxy", choice("off", "readonly", "on"), "off", "v2 proxy mode: off, readonly or on.",
        _PROXY),
     _f("proxy-failure-wait", parse_uint, "5000", "Milliseconds a failed endpoint rests.", _PROXY),
@@ -180,7 +192,8 @@ FLAGS: tuple[Flag, ...] = (
     _f("experimental-watch-progress-notify-interval", parse_duration, "10m",
        "v3 watch progress period.", _EXPERIMENTAL),
     _f("experimental-warning-apply-duration", parse_duration, "100ms",
-       "Warn about applies slower than this.", _EXPERIMENTAL),
+       "Log 'apply request took too long' for an entry applied slower than this.",
+       _EXPERIMENTAL),
     _f("force-new-cluster", parse_bool, "false",
        "Restart as a one-member cluster, discarding the others.", _UNSAFE),
     _f("unsafe-no-fsync", parse_bool, "false", "Skip fsync (loses data on crash).", _UNSAFE),
@@ -189,7 +202,7 @@ FLAGS: tuple[Flag, ...] = (
 
 _BY_NAME = {f.name: f for f in FLAGS}
 
-# Flags pyetcd acts on; every other flag is accepted, validated and logged as having no effect.
+# Flags with etcd 3.4.23's effect.
 ACTIVE = frozenset(
     {
         "name", "data-dir", "listen-client-urls", "advertise-client-urls", "listen-peer-urls",
@@ -202,10 +215,28 @@ ACTIVE = frozenset(
         "proxy", "proxy-failure-wait", "proxy-refresh-interval", "proxy-dial-timeout",
         "proxy-write-timeout", "proxy-read-timeout",
         "wal-dir", "pre-vote", "initial-election-tick-advance", "unsafe-no-fsync",
-        "max-request-bytes", "force-new-cluster",
+        "force-new-cluster",
         "cipher-suites", "client-crl-file", "peer-crl-file", "auto-tls", "peer-auto-tls",
         "peer-cert-allowed-cn", "peer-cert-allowed-hostname", "client-cert-allowed-hostname",
         "experimental-peer-skip-client-san-verification",
+        "logger", "log-outputs", "log-output", "log-package-levels",
+        "experimental-warning-apply-duration",
+    }
+)  # fmt: skip
+
+# Flags that only concern the v3 API, gRPC or the bbolt backend. `--bcrypt-cost` is one: etcd's v2
+# auth hashes with bcrypt's fixed default cost. The corruption checks hash the v3 key space.
+# etcd 3.4.23 applies `--max-request-bytes` to gRPC requests only, never to v2 requests.
+V3_ONLY = frozenset(
+    {
+        "quota-backend-bytes", "backend-batch-interval", "backend-batch-limit", "max-txn-ops",
+        "max-request-bytes", "max-concurrent-streams", "grpc-keepalive-min-time",
+        "grpc-keepalive-interval", "grpc-keepalive-timeout", "enable-grpc-gateway",
+        "auto-compaction-retention", "auto-compaction-mode", "auth-token", "auth-token-ttl",
+        "bcrypt-cost", "experimental-initial-corrupt-check", "experimental-corrupt-check-time",
+        "experimental-backend-bbolt-freelist-type", "experimental-enable-lease-checkpoint",
+        "experimental-enable-lease-checkpoint-persist", "experimental-compaction-batch-limit",
+        "experimental-watch-progress-notify-interval",
     }
 )  # fmt: skip
 
@@ -214,16 +245,29 @@ _TLS_FILES = (
     "peer-cert-file", "peer-key-file", "peer-trusted-ca-file", "peer-crl-file",
 )  # fmt: skip
 
-# Flags whose value asks for something pyetcd cannot do yet.
-_UNSUPPORTED: dict[str, str] = {
-    "config-file": "--config-file is not supported yet; pass flags or ETCD_* variables",
-    "discovery-srv": "DNS discovery (--discovery-srv) is not supported yet; use --initial-cluster",
+_NOT_YET = "is not supported yet"
+_SRV_ONLY = "only tunes --discovery-srv, which is not supported yet; use --initial-cluster"
+
+# Flags whose value, other than the default, asks for something pyetcd does not do: the reason,
+# printed after `--flag=value`.
+_REFUSED: dict[str, str] = {
+    "config-file": "is not supported yet; pass flags or ETCD_* variables",
+    "discovery-srv": "(DNS discovery) is not supported yet; use --initial-cluster",
+    "discovery-srv-name": _SRV_ONLY,
+    "host-whitelist": _NOT_YET,
+    "enable-pprof": (
+        "is refused: /debug/pprof serves the Go runtime's profiles (pprof format), which a "
+        "Python process has no honest equivalent of"
+    ),
+    "metrics": _NOT_YET,
+    "listen-metrics-urls": _NOT_YET,
+    "experimental-enable-v2v3": _NOT_YET,
 }
 
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    """The settings the daemon acts on; `inert` names the flags given that it only accepts."""
+    """The settings the daemon acts on; `inert` names the V3_ONLY flags given (logged at start)."""
 
     name: str
     data_dir: str
@@ -248,6 +292,8 @@ class Config:
     peer_client_cert_auth: bool
     inert: tuple[str, ...]
     warnings: tuple[str, ...]
+    logging: logs.LogSettings
+    warning_apply_duration: float
     discovery: str = ""
     discovery_fallback: str = "proxy"
     discovery_proxy: str = ""
@@ -309,7 +355,10 @@ def help_text() -> str:
         "    Print this help.",
         "",
         "Every flag may also come from ETCD_<FLAG> (upper case, '-' as '_'), e.g. ETCD_NAME;",
-        "giving both for one flag is an error. Flags marked (accepted) have no effect yet.",
+        "giving both for one flag is an error.",
+        "Flags marked (v3 API only) concern only the v3 API, gRPC or the bbolt backend, which",
+        "pyetcd does not serve: they are checked and named at startup. A flag marked (refused)",
+        "stops the start with its reason when given a value other than its default.",
     ]
     section = ""
     for flag in FLAGS:
@@ -317,16 +366,40 @@ def help_text() -> str:
             section = flag.section
             lines += ["", f"{section}:"]
         shown = flag.default if flag.shown_default is None else flag.shown_default
-        if flag.name in _UNSUPPORTED:
-            mark = " (not supported yet)"
-        else:
-            mark = "" if flag.name in ACTIVE else " (accepted)"
-        lines += [f"  --{flag.name} '{shown}'", f"    {flag.usage}{mark}"]
+        lines += [f"  --{flag.name} '{shown}'", f"    {flag.usage}{_help_mark(flag.name)}"]
     return "\n".join(lines) + "\n"
 
 
+def _help_mark(name: str) -> str:
+    if name in V3_ONLY:
+        return " (v3 API only)"
+    if name == "enable-pprof":
+        return " (refused: no Python equivalent of Go's profiles)"
+    if name in _REFUSED:
+        return " (refused: not supported yet)"
+    return ""
+
+
+class LoggedConfigError(ConfigError):
+    """A check that failed once the logging flags were understood: etcd reports it through
+    the logger they configure (under zap: "failed to verify flags" with `reason` as `error`)."""
+
+    def __init__(self, error: ConfigError, settings: logs.LogSettings) -> None:
+        super().__init__(error.message, error.exit_code)
+        self.reason = error.reason if isinstance(error, _VerifyError) else error.message
+        self.logging = settings
+
+
+class _VerifyError(ConfigError):
+    """etcd's `error verifying flags, <reason>. See 'etcd --help'.`"""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"error verifying flags, {reason}. See 'pyetcd --help'.")
+        self.reason = reason
+
+
 def _verify_error(message: str) -> ConfigError:
-    return ConfigError(f"error verifying flags, {message}. See 'pyetcd --help'.")
+    return _VerifyError(message)
 
 
 def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config | Version:
@@ -343,15 +416,31 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config | Ver
         if exc.message.startswith("invalid value"):
             raise _verify_error(exc.message) from None
         raise
-    _verify(parsed)
-    return _build(parsed)
+    try:
+        settings = logs.plan(
+            parsed.text("logger"),
+            parsed.strings("log-outputs"),
+            parsed.strings("log-output"),
+            parsed.text("log-level"),
+            parsed.switch("debug"),
+            parsed.text("log-package-levels"),
+        )
+    except ConfigError as exc:
+        raise exc if exc.exit_code == 2 else _verify_error(exc.message) from None
+    try:
+        _verify(parsed)
+        return _build(parsed, settings)
+    except ConfigError as exc:
+        raise LoggedConfigError(exc, settings) from None
 
 
 def _verify(parsed: Parsed) -> None:
-    """etcd's `Config.Validate`, in its order, then what pyetcd cannot serve yet."""
-    for key, message in _UNSUPPORTED.items():
-        if parsed.text(key):
-            raise ConfigError(message)
+    """etcd's `Config.Validate`, in its order (logging is checked first, by `load_config`),
+    then what pyetcd refuses."""
+    for key, reason in _REFUSED.items():
+        value = parsed.values[key]
+        if value != _BY_NAME[key].parse(_BY_NAME[key].default):
+            raise ConfigError(f"--{key}={_shown(value)} {reason}")
     try:
         for key in ("listen-peer-urls", "listen-client-urls", "listen-metrics-urls"):
             check_bind_urls(parsed.strings(key))
@@ -360,6 +449,8 @@ def _verify(parsed: Parsed) -> None:
     heartbeat, election = parsed.number("heartbeat-interval"), parsed.number("election-timeout")
     if heartbeat <= 0:
         raise _verify_error(f"--heartbeat-interval must be >0 (set to {heartbeat}ms)")
+    if election <= 0:
+        raise _verify_error(f"--election-timeout must be >0 (set to {election}ms)")
     if 5 * heartbeat > election:
         raise _verify_error(
             f"--election-timeout[{election}ms] should be at least as 5 times as "
@@ -384,6 +475,7 @@ def _verify(parsed: Parsed) -> None:
         raise _verify_error(
             "--advertise-client-urls is required when --listen-client-urls is set explicitly"
         )
+    _verify_v3_only(parsed)
     for key in ("listen-client-urls", "listen-peer-urls"):
         for url in parsed.strings(key):
             if not url.startswith(("http://", "https://")):
@@ -400,6 +492,74 @@ def _may_be_proxy(parsed: Parsed) -> bool:
     """A proxy now, or one should discovery find the cluster full (etcd's mayBeProxy)."""
     falls_back = parsed.text("discovery") != "" and parsed.text("discovery-fallback") == "proxy"
     return parsed.text("proxy") != "off" or falls_back
+
+
+def _shown(value: object) -> str:
+    """A flag's value as it is written on a command line."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return ",".join(value)
+    return str(value)
+
+
+def _verify_v3_only(parsed: Parsed) -> None:
+    """The checks etcd makes of v3-only flags before it serves: they still refuse a start."""
+    mode = parsed.text("auto-compaction-mode")
+    if mode not in ("", "revision", "periodic"):
+        raise _verify_error(f'unknown auto-compaction-mode "{mode}"')
+    retention = parsed.text("auto-compaction-retention") or "0"
+    if not (re.fullmatch(r"[+-]?\d+", retention) and int(retention) >= 0):
+        try:
+            parse_duration(retention)
+        except ValueRejected:
+            raise ConfigError(
+                f'error parsing CompactionRetention: time: invalid duration "{retention}"'
+            ) from None
+    problem = _auth_token_problem(parsed.text("auth-token"))
+    if problem:
+        raise ConfigError(f"auth: invalid auth options (--auth-token: {problem})")
+    if parsed.switch("experimental-enable-lease-checkpoint-persist") and not parsed.switch(
+        "experimental-enable-lease-checkpoint"
+    ):
+        raise _verify_error(
+            "setting experimental-enable-lease-checkpoint-persist requires "
+            "experimental-enable-lease-checkpoint"
+        )
+
+
+_JWT_METHODS = frozenset(
+    f"{family}{bits}" for family in ("HS", "RS", "PS", "ES") for bits in (256, 384, 512)
+)
+
+
+def _auth_token_problem(text: str) -> str | None:
+    """etcd's `NewTokenProvider` checks of `--auth-token` (its options as `decomposeOpts` and
+    `jwtOptions.Parse` read them; key contents are not parsed): what is wrong, or None."""
+    kind, *pairs = text.split(",")
+    options: dict[str, str] = {}
+    for pair in pairs:
+        parts = pair.split("=")
+        if len(parts) != 2:
+            return f"invalid token specific option: {text}"
+        if parts[0] in options:
+            return f"invalid token specific option, duplicated parameters ({parts[0]}): {text}"
+        options[parts[0]] = parts[1]
+    if kind in ("", "simple"):
+        return None
+    if kind != "jwt":
+        return f"unknown token type: {kind}"
+    try:
+        parse_duration(options.get("ttl", ""))
+    except ValueRejected:
+        return f'problem loading JWT options: time: invalid duration "{options["ttl"]}"'
+    for key in ("pub-key", "priv-key"):
+        path = options.get(key, "")
+        if path and not os.access(path, os.R_OK):
+            return f"problem loading JWT options: cannot read {path}"
+    if options.get("sign-method", "") not in _JWT_METHODS:
+        return "problem loading JWT options: auth: invalid auth signature method"
+    return None
 
 
 def _check_url_clash(client: tuple[str, ...], peer: tuple[str, ...]) -> None:
@@ -442,7 +602,13 @@ def _go_quote(urls: tuple[str, ...]) -> str:
     return "[" + " ".join(f'"{u}"' for u in urls) + "]"
 
 
-def _build(parsed: Parsed) -> Config:
+def _seconds(parsed: Parsed, name: str) -> float:
+    value = parsed.values[name]
+    assert isinstance(value, float), name
+    return value
+
+
+def _build(parsed: Parsed, log_settings: logs.LogSettings) -> Config:
     name = parsed.text("name")
     data_dir = parsed.text("data-dir") or f"{name}.etcd"
     # As etcd: a member with a WAL never reads the --initial-cluster* flags (nor checks them).
@@ -475,7 +641,7 @@ def _build(parsed: Parsed) -> Config:
         tls_files=tuple((key, parsed.text(key)) for key in _TLS_FILES if parsed.text(key)),
         client_cert_auth=parsed.switch("client-cert-auth"),
         peer_client_cert_auth=parsed.switch("peer-client-cert-auth"),
-        inert=tuple(sorted(n for n in given if n not in ACTIVE)),
+        inert=tuple(sorted(n for n in given if n in V3_ONLY)),
         warnings=parsed.warnings,
         discovery=parsed.text("discovery"),
         discovery_fallback=parsed.text("discovery-fallback"),
@@ -503,6 +669,8 @@ def _build(parsed: Parsed) -> Config:
         peer_skip_client_san_verification=parsed.switch(
             "experimental-peer-skip-client-san-verification"
         ),
+        logging=log_settings,
+        warning_apply_duration=_seconds(parsed, "experimental-warning-apply-duration"),
     )
 
 

@@ -17,14 +17,17 @@ def rfc3339nano(unix_ns: int) -> str:
     """`time.RFC3339Nano` in the local zone: `2026-11-24T03:33:26.346372935Z` or `...+01:00`."""
     seconds, nanos = divmod(unix_ns, _NS_PER_S)
     local = datetime.fromtimestamp(seconds).astimezone()
+    return local.strftime("%Y-%m-%dT%H:%M:%S") + _trim_fraction(nanos, 9) + zone(local, ":")
+
+
+def zone(local: datetime, separator: str) -> str:
+    """Go's `Z07:00` (separator ":") or `Z0700` (""): `Z` for UTC, else the signed offset."""
     offset = local.utcoffset()
     minutes = int(offset.total_seconds()) // 60 if offset is not None else 0
     if minutes == 0:
-        zone = "Z"
-    else:
-        sign = "+" if minutes > 0 else "-"
-        zone = f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-    return local.strftime("%Y-%m-%dT%H:%M:%S") + _trim_fraction(nanos, 9) + zone
+        return "Z"
+    sign = "+" if minutes > 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}{separator}{abs(minutes) % 60:02d}"
 
 
 def duration(ns: int) -> str:

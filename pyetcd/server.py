@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 
-from http_api.protocol import MembersError, ServerMetrics
-from pyetcd import gotime
+from http_api.protocol import MembersError, PeerProgress, RaftStatus, ServerMetrics
+from pyetcd import gotime, logs
 from pyetcd.applier import Applier
 from pyetcd.bootstrap import open_member, plan_start
 from pyetcd.config import Config
@@ -39,6 +39,7 @@ from raft.aio.transport import AcceptCheck, ClientSSL, PeerTransport
 from raft.aio.wal import SEGMENT_SIZE
 from raft.errors import ConfigError, NotLeader, ProposalDropped, RaftError
 from raft.messages import AppendEntries, InstallSnapshot, Message
+from raft.progress import ProgressState
 from raft.types import ConfChange, ConfChangeKind, ConfState, Entry, Role
 from store.commands import (
     AddMember,
@@ -73,6 +74,11 @@ _STATES = {
     Role.FOLLOWER: "StateFollower",
     Role.CANDIDATE: "StateCandidate",
     Role.PRE_CANDIDATE: "StatePreCandidate",
+}
+_PROGRESS_STATES = {
+    ProgressState.PROBE: "StateProbe",
+    ProgressState.REPLICATE: "StateReplicate",
+    ProgressState.SNAPSHOT: "StateSnapshot",
 }
 
 
@@ -175,7 +181,9 @@ class EtcdServer:
         self._member_id, self._cluster_id = plan.member_id, plan.cluster_id
         self._loop = asyncio.get_running_loop()
         now_ms = self._clock() // 1_000_000
-        self._applier = Applier(Store(), Waiters(plan.member_id, now_ms))
+        self._applier = Applier(
+            Store(), Waiters(plan.member_id, now_ms), self._config.warning_apply_duration
+        )
         transport = PeerTransport(
             plan.member_id,
             plan.cluster_id,
@@ -803,6 +811,29 @@ class EtcdServer:
             snapshot_send_failures=dict(self._snapshot_send_failures),
             peer_send_failures={p: transport.stats(p).failed for p in transport.peer_ids()},
         )
+
+    def raft_status(self) -> RaftStatus | None:
+        if self._node is None:
+            return None
+        status = self._node.status()
+        hard, soft = status.hard_state, status.soft_state
+        return RaftStatus(
+            id=status.id,
+            term=hard.term,
+            vote=hard.vote,
+            commit=hard.commit,
+            lead=soft.lead,
+            raft_state=_STATES[soft.role],
+            applied=status.applied,
+            progress=tuple(
+                PeerProgress(peer, pr.match, pr.next, _PROGRESS_STATES[pr.state])
+                for peer, pr in sorted(status.progress.items())
+            ),
+            lead_transferee=status.lead_transferee,
+        )
+
+    def set_log_level(self, level: str) -> str | None:
+        return logs.set_global_level(level)
 
     def leader_stats(self) -> dict[str, object] | None:
         node, transport = self._running_node(), self._transport

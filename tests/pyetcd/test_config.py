@@ -6,13 +6,25 @@ pyetcd names itself in the `See '... --help'` hint.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyetcd.config import FLAGS, Config, Version, help_text, load_config, version_text
+from pyetcd.cli import _log_startup
+from pyetcd.config import (
+    _REFUSED,
+    ACTIVE,
+    FLAGS,
+    V3_ONLY,
+    Config,
+    Version,
+    help_text,
+    load_config,
+    version_text,
+)
 from pyetcd.flags import ConfigError, HelpRequested, parse_duration
 
 ADV = ["--advertise-client-urls", "http://127.0.0.1:41379"]
@@ -110,6 +122,42 @@ ETCD_ERRORS: list[tuple[list[str], dict[str, str], int, str]] = [
      "http://127.0.0.1:41380,default=http://127.0.0.1:41380 "
      '(len(["http://127.0.0.1:41380"]) != '
      'len(["http://127.0.0.1:41380" "http://127.0.0.1:41380"]))'),
+    (["--election-timeout", "0"], {}, 1,
+     "error verifying flags, --election-timeout must be >0 (set to 0ms). See 'etcd --help'."),
+    (["--auto-compaction-mode", "foo"], {}, 1,
+     "error verifying flags, unknown auto-compaction-mode \"foo\". See 'etcd --help'."),
+    (["--experimental-enable-lease-checkpoint-persist"], {}, 1,
+     "error verifying flags, setting experimental-enable-lease-checkpoint-persist requires "
+     "experimental-enable-lease-checkpoint. See 'etcd --help'."),
+    (["--log-level", "foo"], {}, 2, 'unknown level "foo"'),
+    ([], {"ETCD_LOG_LEVEL": "foo", "ETCD_LOGGER": "zap"}, 2, 'unknown level "foo"'),
+    (["--logger", "foo"], {}, 1,
+     "error verifying flags, unknown logger option \"foo\". See 'etcd --help'."),
+    (["--log-outputs", "stderr,stdout"], {}, 1,
+     "error verifying flags, --logger=capnslog supports only 1 value in '--log-outputs', got "
+     '["stderr" "stdout"]. See \'etcd --help\'.'),
+    (["--log-outputs", "/tmp/f.log"], {}, 1,
+     'error verifying flags, unknown log-output "/tmp/f.log" (only supports "default", '
+     '"stderr", "stdout"). See \'etcd --help\'.'),
+    (["--log-outputs", ""], {}, 1,
+     'error verifying flags, unknown log-output "" (only supports "default", "stderr", '
+     '"stdout"). See \'etcd --help\'.'),
+    (["--logger", "zap", "--log-outputs", "default,stderr"], {}, 1,
+     'error verifying flags, multi logoutput for "default" is not supported yet. '
+     "See 'etcd --help'."),
+    (["--logger", "zap", "--log-outputs", "systemd/journal,stderr"], {}, 1,
+     "error verifying flags, running with systemd/journal but other '--log-outputs' values "
+     '(["stderr" "systemd/journal"]) are configured with \'default\'; override \'default\' '
+     "value with something else. See 'etcd --help'."),
+    (["--log-output", "stderr", "--log-outputs", "stderr"], {}, 1,
+     "error verifying flags, '--log-output=[\"stderr\"]' and '--log-outputs=[\"stderr\"]' are "
+     "incompatible; only set --log-outputs. See 'etcd --help'."),
+    (["--log-output", "stdout,stderr", "--log-outputs", "stderr,stdout"], {}, 1,
+     "error verifying flags, both '--log-output' and '--log-outputs' are set; only set "
+     "'--log-outputs'. See 'etcd --help'."),
+    (["--log-output", "stdout,stderr", "--log-outputs", "stderr"], {}, 1,
+     "error verifying flags, --logger=capnslog supports only 1 value in '--log-outputs', got "
+     '["stderr" "stdout"]. See \'etcd --help\'.'),
 ]  # fmt: skip
 
 
@@ -124,7 +172,7 @@ def test_errors_match_real_etcd(argv: list[str], env: dict[str, str], code: int,
 
 PYETCD_ERRORS: list[tuple[list[str], str]] = [
     (["--cert-file", "/nonexistent/cert.pem"], "--cert-file: cannot read /nonexistent/cert.pem"),
-    (["--config-file", "etcd.yml"], "--config-file is not supported yet"),
+    (["--config-file", "etcd.yml"], "--config-file=etcd.yml is not supported yet"),
     (["--listen-peer-urls", "http://127.0.0.1:7001", "--listen-client-urls",
       "http://127.0.0.1:7001", "--advertise-client-urls", "http://127.0.0.1:7001"],
      "http://127.0.0.1:7001 is both a client and a peer URL"),
@@ -132,6 +180,15 @@ PYETCD_ERRORS: list[tuple[list[str], str]] = [
     (["--advertise-client-urls", "http://127.0.0.1:1/path"], "URL must not contain a path"),
     (["--advertise-client-urls", "http://127.0.0.1"], 'does not have the form "host:port"'),
     (["--advertise-client-urls", "http://h:abc"], 'invalid port ":abc" after host'),
+    (["--auth-token", "foo"], "auth: invalid auth options (--auth-token: unknown token type: foo)"),
+    (["--auth-token", "jwt"], "auth: invalid auth options (--auth-token: problem loading JWT "
+     "options: auth: invalid auth signature method)"),
+    (["--auth-token", "jwt,sign-method=RS256,priv-key=/nonexistent"], "cannot read /nonexistent"),
+    (["--auth-token", "jwt,sign-method=RS256,ttl=x"], 'time: invalid duration "x"'),
+    (["--auth-token", "simple,x"], "invalid token specific option: simple,x"),
+    (["--auth-token", "jwt,ttl=1m,ttl=2m"], "duplicated parameters (ttl)"),
+    (["--auto-compaction-retention", "abc"],
+     'error parsing CompactionRetention: time: invalid duration "abc"'),
 ]  # fmt: skip
 
 
@@ -224,18 +281,18 @@ def test_unknown_etcd_variables_only_warn() -> None:
     assert config.warnings == ("unrecognized environment variable ETCD_UNSUPPORTED_ARCH=arm64",)
 
 
-def test_accepted_flags_are_validated_and_reported_inert() -> None:
+def test_v3_only_flags_are_validated_and_reported_inert() -> None:
     config = _load(
         [
             "--snapshot-count", "100000", "--max-wals", "2", "--strict-reconfig-check=false",
-            "--quota-backend-bytes", "8589934592", "--logger", "zap", "--auto-tls",
-            "--listen-metrics-urls", "http://127.0.0.1:41381", "--experimental-corrupt-check-time",
-            "1m30s", "--cors", "*", "--host-whitelist", "example.com",
+            "--quota-backend-bytes", "8589934592", "--logger", "zap", "--max-request-bytes", "10",
+            "--experimental-corrupt-check-time", "1m30s", "--cors", "*", "--host-whitelist", "*",
+            "--bcrypt-cost", "12",
         ]
     )  # fmt: skip
     assert config.inert == (
-        "experimental-corrupt-check-time", "host-whitelist", "listen-metrics-urls",
-        "logger", "quota-backend-bytes",
+        "bcrypt-cost", "experimental-corrupt-check-time", "max-request-bytes",
+        "quota-backend-bytes",
     )  # fmt: skip
 
 
@@ -255,9 +312,100 @@ def test_version_and_help() -> None:
         with pytest.raises(HelpRequested):
             load_config(argv, {})
     text = help_text()
-    assert "(accepted)" in text and "--snapshot-count '100000'\n    Applied" in text
+    assert "(accepted)" not in text and "--snapshot-count '100000'\n    Applied" in text
     for flag in FLAGS:
         assert f"  --{flag.name} '" in text
+
+
+def test_every_flag_is_in_exactly_one_class() -> None:
+    classes = (ACTIVE, V3_ONLY, frozenset(_REFUSED))
+    for flag in FLAGS:
+        assert sum(flag.name in c for c in classes) == 1, flag.name
+    assert set().union(*classes) == {f.name for f in FLAGS}
+
+
+def _usage(name: str) -> str:
+    lines = help_text().splitlines()
+    index = next(i for i, line in enumerate(lines) if line.startswith(f"  --{name} '"))
+    return lines[index + 1]
+
+
+def test_help_marks_each_class() -> None:
+    for name in V3_ONLY:
+        assert _usage(name).endswith(" (v3 API only)"), name
+    for name in _REFUSED:
+        assert "(refused: " in _usage(name), name
+    assert _usage("enable-pprof").endswith("(refused: no Python equivalent of Go's profiles)")
+    for name in ACTIVE:
+        assert "(refused" not in _usage(name) and "(v3 API only)" not in _usage(name), name
+
+
+_REFUSING: dict[str, str] = {
+    "config-file": "etcd.yml", "wal-dir": "/wal", "initial-election-tick-advance": "false",
+    "discovery": "https://discovery.etcd.io/x", "discovery-fallback": "exit",
+    "discovery-proxy": "http://p:1", "discovery-srv": "example.com",
+    "discovery-srv-name": "x", "pre-vote": "true", "client-crl-file": "/crl",
+    "client-cert-allowed-hostname": "h", "auto-tls": "true", "peer-cert-allowed-cn": "cn",
+    "peer-cert-allowed-hostname": "h", "peer-auto-tls": "true", "peer-crl-file": "/crl",
+    "cipher-suites": "TLS_RSA_WITH_AES_128_GCM_SHA256", "host-whitelist": "example.com",
+    "enable-pprof": "true", "metrics": "extensive", "listen-metrics-urls": "http://127.0.0.1:1",
+    "proxy": "readonly", "proxy-failure-wait": "1", "proxy-refresh-interval": "1",
+    "proxy-dial-timeout": "1", "proxy-write-timeout": "1", "proxy-read-timeout": "1",
+    "experimental-enable-v2v3": "/v2v3", "experimental-peer-skip-client-san-verification": "true",
+    "force-new-cluster": "true", "unsafe-no-fsync": "true",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(_REFUSED))
+def test_refused_flags_stop_the_start_with_their_reason(name: str) -> None:
+    value = _REFUSING[name]
+    with pytest.raises(ConfigError) as caught:
+        load_config([f"--{name}={value}"], {})
+    assert caught.value.message.startswith(f"--{name}={value} ")
+    assert "\n" not in caught.value.message and caught.value.exit_code == 1
+    with pytest.raises(ConfigError):
+        load_config([], {f"ETCD_{name.upper().replace('-', '_')}": value})
+    default = next(f.default for f in FLAGS if f.name == name)
+    assert isinstance(load_config([f"--{name}={default}"], {}), Config)
+
+
+def test_v3_only_values_etcd_accepts_are_accepted(tmp_path: Path) -> None:
+    key = tmp_path / "jwt.key"
+    key.write_text("secret")
+    for argv in (
+        ["--auth-token", f"jwt,sign-method=HS256,priv-key={key},ttl=10m"],
+        ["--auth-token", "simple"],
+        ["--auto-compaction-retention", "1h30m", "--auto-compaction-mode", "periodic"],
+        ["--auto-compaction-retention", "5", "--auto-compaction-mode", "revision"],
+    ):
+        assert _load(argv).inert
+
+
+def test_pprof_is_refused_with_a_reason() -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(["--enable-pprof"], {})
+    assert "Go runtime's profiles" in caught.value.message
+    assert "no honest equivalent" in caught.value.message
+
+
+def test_v3_only_flags_get_one_startup_line_each(caplog: pytest.LogCaptureFixture) -> None:
+    config = _load(["--quota-backend-bytes", "1", "--grpc-keepalive-timeout", "1s"])
+    with caplog.at_level(logging.INFO):
+        _log_startup(config)
+    lines = [r.getMessage() for r in caplog.records if "v3 API" in r.getMessage()]
+    assert lines == [
+        "--grpc-keepalive-timeout applies to the v3 API, which pyetcd does not serve",
+        "--quota-backend-bytes applies to the v3 API, which pyetcd does not serve",
+    ]
+    assert not any("no effect" in r.getMessage() for r in caplog.records)
+
+
+def test_warning_apply_duration_and_logging_reach_the_config() -> None:
+    config = _load(["--experimental-warning-apply-duration", "250ms", "--logger", "zap",
+                    "--log-outputs", "stdout", "--log-level", "warn"])  # fmt: skip
+    assert config.warning_apply_duration == pytest.approx(0.25)
+    assert (config.logging.logger, config.logging.outputs) == ("zap", ("stdout",))
+    assert config.logging.level == logging.WARNING
 
 
 @pytest.mark.parametrize(
