@@ -35,7 +35,7 @@ from pyetcd.urls import URLError, check_bind_urls, host_port, parse_initial_clus
 
 ETCD_VERSION = "3.4.23"
 try:
-    PYETCD_VERSION = metadata.version("pyetcd")
+    PYETCD_VERSION = metadata.version("pyetcd-server")
 except metadata.PackageNotFoundError:  # run from a source tree that was never installed
     PYETCD_VERSION = "unknown"
 MAX_ELECTION_MS = 50000
