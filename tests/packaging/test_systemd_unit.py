@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.cluster.client import put_key
+from tests.packaging.member import member_process, stop
 from tests.packaging.tree import ROOT
 from tests.pyetcd.harness import free_ports
 
@@ -136,17 +136,8 @@ def test_the_units_environment_starts_a_member_that_notifies_ready(tmp_path: Pat
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
         notify.bind(env["NOTIFY_SOCKET"])
         notify.settimeout(READY_TIMEOUT_S)
-        log = (tmp_path / "member.log").open("wb")
-        proc = subprocess.Popen(argv, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
-        try:
+        with member_process(argv, env, tmp_path / "member.log") as proc:
             assert notify.recv(64) == b"READY=1"
             reply = put_key(int(client.rsplit(":", 1)[1]), "unit/ready", "yes", timeout=5.0)
             assert reply is not None and reply.status == 201, reply
-            proc.send_signal(signal.SIGTERM)
-            assert proc.wait(timeout=30) == 0
-        finally:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
-            log.close()
+            assert stop(proc) == 0
