@@ -1,6 +1,6 @@
 """Session fixtures for the container tests: one base image and one pyetcd image, built offline.
 
-Building takes about a minute here (mmdebstrap ~25 s, wheels ~5 s, podman build ~10 s); both
+Building takes about 45 s here (mmdebstrap ~25 s, wheels ~5 s, podman build ~10 s); both
 container tests share the result. Anything this machine lacks makes them skip as NOT RUN.
 """
 
