@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import ssl
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 from tests.packaging.tree import ROOT
 from tests.pyetcd.harness import free_ports
+from tests.tls.helpers import Pki
 
 
 def _load() -> ModuleType:
@@ -76,9 +80,11 @@ class _Health(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def health_server() -> Iterator[HTTPServer]:
+@contextlib.contextmanager
+def _serving(tls: ssl.SSLContext | None = None) -> Iterator[HTTPServer]:
     server = HTTPServer(("127.0.0.1", 0), _Health)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -87,6 +93,12 @@ def health_server() -> Iterator[HTTPServer]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+@pytest.fixture
+def health_server() -> Iterator[HTTPServer]:
+    with _serving() as server:
+        yield server
 
 
 def test_exit_status_follows_the_member(health_server: HTTPServer) -> None:
@@ -100,3 +112,24 @@ def test_exit_status_follows_the_member(health_server: HTTPServer) -> None:
         _Health.answer = (200, b'{"health":"true"}')
     assert hc.main({"ETCD_LISTEN_CLIENT_URLS": f"http://127.0.0.1:{free_ports(1)[0]}"}) == 1
     assert hc.main({"ETCD_LISTEN_CLIENT_URLS": "http://127.0.0.1"}) == 1
+
+
+def test_https_with_client_cert_auth_presents_the_members_certificate(tmp_path: Path) -> None:
+    """The probe trusts ETCD_TRUSTED_CA_FILE and authenticates with the member's own pair."""
+    pki = Pki(tmp_path)
+    ca, other = pki.ca("etcdCA"), pki.ca("otherCA")
+    server = pki.leaf(ca, "member", ips=["127.0.0.1"])
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(server.cert, server.key)
+    tls.load_verify_locations(ca.cert)
+    tls.verify_mode = ssl.CERT_REQUIRED
+    with _serving(tls) as https:
+        environ = {
+            "ETCD_LISTEN_CLIENT_URLS": f"https://0.0.0.0:{https.server_address[1]}",
+            "ETCD_TRUSTED_CA_FILE": str(ca.cert),
+            "ETCD_CERT_FILE": str(server.cert),
+            "ETCD_KEY_FILE": str(server.key),
+        }
+        assert hc.main(environ) == 0
+        assert hc.main({**environ, "ETCD_TRUSTED_CA_FILE": str(other.cert)}) == 1
+        assert hc.main({**environ, "ETCD_CERT_FILE": "", "ETCD_KEY_FILE": ""}) == 1
