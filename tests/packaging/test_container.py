@@ -7,6 +7,7 @@ Takes about 1 min here (the shared image build, ~45 s, included); NOT RUN withou
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -127,6 +128,18 @@ def _leader(port: int) -> str:
     answer = get_json(port, "/v2/stats/self", timeout=5.0)
     assert answer is not None and answer[0] == 200, answer
     return str(answer[1]["leaderInfo"]["leader"])
+
+
+def test_image_runs_pyetcd_without_flags_as_a_user_with_a_volume(built_image: BuiltImage) -> None:
+    done = built_image.podman.run("image", "inspect", built_image.name)
+    (image,) = json.loads(done.stdout)
+    config = image["Config"]
+    assert config["Cmd"] == ["/opt/pyetcd/bin/pyetcd"] and not config.get("Entrypoint")
+    assert config["User"] == "pyetcd"
+    assert set(config["Volumes"]) == {DATA}
+    assert set(config["ExposedPorts"]) == {"2379/tcp", "2380/tcp"}
+    assert "/opt/pyetcd/healthcheck.py" in image["Healthcheck"]["Test"], image.get("Healthcheck")
+    assert f"ETCD_DATA_DIR={DATA}" in config["Env"]
 
 
 def test_one_container_keeps_its_data_across_a_restart(containers: Containers) -> None:
