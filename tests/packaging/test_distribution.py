@@ -4,6 +4,7 @@ dependencies; takes about 1 min here."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 import tarfile
@@ -47,6 +48,14 @@ def artefacts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
     (sdist,) = (work / "out").glob("*.tar.gz")
     (wheel,) = (work / "out").glob("*.whl")
     yield sdist, wheel
+    shutil.rmtree(work, ignore_errors=True)
+
+
+@pytest.fixture
+def scratch(tmp_path: Path) -> Iterator[Path]:
+    """tmp_path, emptied afterwards: a venv is too big to leave among pytest's kept runs."""
+    yield tmp_path
+    shutil.rmtree(tmp_path, ignore_errors=True)
 
 
 def _install(venv: Path, artefact: Path) -> Path:
@@ -72,37 +81,37 @@ def test_every_runtime_dependency_has_a_compatible_range(artefacts: tuple[Path, 
 
 
 def test_the_wheel_installs_and_serves_from_a_fresh_venv(
-    artefacts: tuple[Path, Path], tmp_path: Path
+    artefacts: tuple[Path, Path], scratch: Path
 ) -> None:
-    bin_dir = _install(tmp_path / "venv", artefacts[1])
-    where = _run(bin_dir / "python", "-c", "import pyetcd; print(pyetcd.__file__)", cwd=tmp_path)
-    assert where.startswith(str(tmp_path / "venv")), where
+    bin_dir = _install(scratch / "venv", artefacts[1])
+    where = _run(bin_dir / "python", "-c", "import pyetcd; print(pyetcd.__file__)", cwd=scratch)
+    assert where.startswith(str(scratch / "venv")), where
     assert "this is pyetcd 0.1.0" in _run(bin_dir / "pyetcd", "--version")
     assert "quickstart" in _run(bin_dir / "pyetcd-certs", "--help")
 
     client, peer = free_ports(2)
     urls = {"client": f"http://127.0.0.1:{client}", "peer": f"http://127.0.0.1:{peer}"}
-    argv = [str(bin_dir / "pyetcd"), "--name", "wheel", "--data-dir", str(tmp_path / "data"),
+    argv = [str(bin_dir / "pyetcd"), "--name", "wheel", "--data-dir", str(scratch / "data"),
             "--enable-v2", "--listen-client-urls", urls["client"],
             "--advertise-client-urls", urls["client"], "--listen-peer-urls", urls["peer"],
             "--initial-advertise-peer-urls", urls["peer"],
             "--initial-cluster", f"wheel={urls['peer']}"]  # fmt: skip
-    with member_process(argv, {"PATH": "/usr/bin:/bin"}, tmp_path / "member.log") as proc:
+    with member_process(argv, {"PATH": "/usr/bin:/bin"}, scratch / "member.log") as proc:
         wait_for(lambda: put_key(client, "wheel/k", "v"), START_TIMEOUT_S, "the member to serve",
                  interval=0.1)  # fmt: skip
         answer = get_json(client, "/v2/keys/wheel/k")
         assert answer is not None and answer[1]["node"]["value"] == "v", answer
         assert stop(proc) == 0
-    assert "published" in (tmp_path / "member.log").read_text()
+    assert "published" in (scratch / "member.log").read_text()
 
 
 def test_the_sdist_carries_the_packaging_and_installs(
-    artefacts: tuple[Path, Path], tmp_path: Path
+    artefacts: tuple[Path, Path], scratch: Path
 ) -> None:
     with tarfile.open(artefacts[0]) as archive:
         names = {name.split("/", 1)[-1] for name in archive.getnames()}
     assert {"Dockerfile", "packaging/systemd/pyetcd.service", "pyproject.toml"} <= names
-    bin_dir = _install(tmp_path / "venv", artefacts[0])
+    bin_dir = _install(scratch / "venv", artefacts[0])
     assert "this is pyetcd 0.1.0" in _run(bin_dir / "pyetcd", "--version")
     listed = _run(bin_dir / "pip", "show", "--files", DISTRIBUTION)
     assert "pyetcd/cli.py" in listed and "tls/certtool.py" in listed
