@@ -41,7 +41,7 @@ from raft.aio.recovery import member_initialized
 
 ETCD_VERSION = "3.4.23"
 try:
-    PYETCD_VERSION = metadata.version("pyetcd")
+    PYETCD_VERSION = metadata.version("pyetcd-server")
 except metadata.PackageNotFoundError:  # run from a source tree that was never installed
     PYETCD_VERSION = "unknown"
 MAX_ELECTION_MS = 50000
