@@ -8,6 +8,10 @@ among the answers, or two leaders claimed inside one cluster for longer than an 
 explain, is a split brain: the member logs it naming both sides, `/health` turns unhealthy
 with the reason, and a gauge says so in /metrics, until the split is gone.
 
+A peer of the build before status exchanges closes the connection on one; it is then asked
+for its cluster information (a joiner's INFO request, which every build answers) for a while:
+that gives its cluster id, though not its leader.
+
 What must never trip it: a peer that is down or restarting only stops answering; a member
 mid-join answers with the cluster id it joined; an election makes members report no leader or
 a stale one for at most a few election timeouts, and a finding must persist longer than that.
@@ -26,8 +30,15 @@ from dataclasses import dataclass
 from typing import Literal
 
 from pyetcd.ids import format_id
+from pyetcd.membership import BadContext, decode_info
 from raft.aio.peer_frames import Status
-from raft.aio.transport import ClientSSL, PeerProtocolError, PeerURLError, exchange_status
+from raft.aio.transport import (
+    ClientSSL,
+    PeerProtocolError,
+    PeerURLError,
+    exchange_status,
+    fetch_info,
+)
 
 log = logging.getLogger("etcdserver")
 
@@ -38,11 +49,13 @@ CONFIRM_ROUNDS = 2
 CLEAR_ROUNDS = 2
 # An inbound Status counts for this many intervals: the asker polls us once per interval.
 INBOUND_ROUNDS = 3
+# How long a peer that closed a status exchange is asked for INFO instead (it may be upgraded).
+LEGACY_RETRY = 60.0
 
 SELF = "self"
 INBOUND = "inbound"
 
-_POLL_ERRORS = (OSError, TimeoutError, EOFError, PeerProtocolError, PeerURLError)
+_POLL_ERRORS = (OSError, TimeoutError, EOFError, PeerProtocolError, PeerURLError, BadContext)
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +219,7 @@ class SplitBrainMonitor:
         self._rng = rng or random.Random()
         self.alarm = SplitBrainAlarm(leader_grace)
         self._inbound: dict[int, tuple[float, Status]] = {}
+        self._legacy: dict[str, float] = {}  # url -> until when it is asked for INFO instead
 
     @property
     def reason(self) -> str:
@@ -237,10 +251,23 @@ class SplitBrainMonitor:
 
     async def _ask(self, url: str, mine: Status) -> Status | None:
         try:
-            return await exchange_status(url, mine, self._client_ssl, self.timeout)
+            if self._legacy.get(url, 0.0) > time.monotonic():
+                return await self._ask_info(url)
+            try:
+                return await exchange_status(url, mine, self._client_ssl, self.timeout)
+            except EOFError:
+                # Closed unanswered: a build without status exchanges (or one stopping).
+                self._legacy[url] = time.monotonic() + LEGACY_RETRY
+                return await self._ask_info(url)
         except _POLL_ERRORS as exc:
             log.debug("split-brain check: no status from %s: %s", url, exc or type(exc).__name__)
             return None
+
+    async def _ask_info(self, url: str) -> Status:
+        """Cluster id and member id from a joiner's INFO request; the leader stays unknown."""
+        info = decode_info(await fetch_info(url, None, self._client_ssl, self.timeout))
+        member = next((m.id for m in info.members if url in m.peer_urls), 0)
+        return Status(info.cluster_id, member, 0, 0)
 
     def _fresh_inbound(self) -> list[Report]:
         horizon = time.monotonic() - INBOUND_ROUNDS * self.interval
