@@ -136,4 +136,3 @@ async def test_new_members_speak_the_newest_version(make_member: MemberFactory) 
     await eventually(lambda: bool(b.received), "the append")
     assert b.received[0].commit_only is True
     assert b.transport.counters.refused_hellos == 0
-
