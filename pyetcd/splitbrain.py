@@ -31,7 +31,7 @@ from typing import Literal
 
 from pyetcd.ids import format_id
 from pyetcd.membership import BadContext, decode_info
-from raft.aio.peer_frames import Status
+from raft.aio.peer_frames import MIN_PROTO_VERSION, Status
 from raft.aio.transport import (
     ClientSSL,
     PeerProtocolError,
@@ -264,8 +264,10 @@ class SplitBrainMonitor:
             return None
 
     async def _ask_info(self, url: str) -> Status:
-        """Cluster id and member id from a joiner's INFO request; the leader stays unknown."""
-        info = decode_info(await fetch_info(url, None, self._client_ssl, self.timeout))
+        """Cluster id and member id from a joiner's INFO request; the leader stays unknown.
+        Status exchanges came with protocol 2, so a peer without them speaks 1."""
+        data = await fetch_info(url, None, self._client_ssl, self.timeout, MIN_PROTO_VERSION)
+        info = decode_info(data)
         member = next((m.id for m in info.members if url in m.peer_urls), 0)
         return Status(info.cluster_id, member, 0, 0)
 

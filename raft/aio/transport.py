@@ -307,14 +307,16 @@ async def fetch_info(
     cluster_id: int | None,
     client_ssl: ClientSSL | None = None,
     timeout: float = 5.0,
+    version: int = PROTO_VERSION,
 ) -> bytes:
     """The bytes a member's `info_handler` returns, fetched over its peer URL.
 
-    For joiners that know only a peer URL; `cluster_id` None skips the cluster check. Raises
-    PeerRefused, PeerProtocolError, PeerURLError, OSError (including ssl.SSLError), TimeoutError
-    or EOFError.
+    For joiners that know only a peer URL; `cluster_id` None skips the cluster check. `version`
+    is the protocol version offered first (an older one spares a peer known to be older the
+    refusal). Raises PeerRefused, PeerProtocolError, PeerURLError, OSError (including
+    ssl.SSLError), TimeoutError or EOFError.
     """
-    hello = Hello(PROTO_VERSION, cluster_id, 0, 0, ConnKind.INFO)
+    hello = Hello(version, cluster_id, 0, 0, ConnKind.INFO)
     conn, reply = await _dial(peer_url, client_ssl, hello, timeout, DEFAULT_MAX_FRAME_SIZE)
     conn.close()
     if type(reply) is not Info:

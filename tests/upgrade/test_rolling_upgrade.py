@@ -203,3 +203,4 @@ def test_rolling_upgrade_from_protocol_1_keeps_quorum(
     # The old build closes status exchanges with a warning; each new member asks it once, then
     # falls back to INFO requests for a minute (longer than this test).
     assert 1 <= logs.count("unknown connection kind 3") <= 3, logs
+    assert "refused info connection" not in logs
