@@ -9,8 +9,11 @@ explain, is a split brain: the member logs it naming both sides, `/health` turns
 with the reason, and a gauge says so in /metrics, until the split is gone.
 
 A peer of the build before status exchanges closes the connection on one; it is then asked
-for its cluster information (a joiner's INFO request, which every build answers) for a while:
-that gives its cluster id, though not its leader.
+for its cluster information (a joiner's INFO request, which every build answers) for a while.
+A peer that answers with something else than our framing is taken for a real etcd member (an
+HTTP server on its peer port) and asked `GET /members`, whose `X-Etcd-Cluster-ID` header etcd's
+peer handler always sets: an etcd cluster left running beside a pyetcd one is a split too.
+Either fallback gives the peer's cluster id, though not its leader.
 
 What must never trip it: a peer that is down or restarting only stops answering; a member
 mid-join answers with the cluster id it joined; an election makes members report no leader or
@@ -22,12 +25,15 @@ The decision (`assess`, `SplitBrainAlarm`) is pure; `SplitBrainMonitor` is the I
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+import aiohttp
 
 from pyetcd.ids import format_id
 from pyetcd.membership import BadContext, decode_info
@@ -49,13 +55,24 @@ CONFIRM_ROUNDS = 2
 CLEAR_ROUNDS = 2
 # An inbound Status counts for this many intervals: the asker polls us once per interval.
 INBOUND_ROUNDS = 3
-# How long a peer that closed a status exchange is asked for INFO instead (it may be upgraded).
-LEGACY_RETRY = 60.0
+# How long a peer that does not exchange status is asked another way (it may be upgraded).
+FALLBACK_FOR = 60.0
 
 SELF = "self"
 INBOUND = "inbound"
 
-_POLL_ERRORS = (OSError, TimeoutError, EOFError, PeerProtocolError, PeerURLError, BadContext)
+_POLL_ERRORS = (
+    OSError,
+    TimeoutError,
+    EOFError,
+    PeerProtocolError,
+    PeerURLError,
+    BadContext,
+    aiohttp.ClientError,
+    ValueError,
+    TypeError,
+)
+Fallback = Literal["info", "http"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,20 +123,26 @@ def _sides(groups: dict[int, set[int]]) -> tuple[Side, ...]:
 
 
 def assess(reports: Sequence[Report]) -> Finding | None:
-    """The split these reports show, if any (one report per member: the freshest wins).
+    """The split these reports show, if any (one report per member).
 
     A member that reports no leader (an election, a restart) claims nothing. Two leaders in
     one cluster may be a stale view during an election; `SplitBrainAlarm` waits that out.
+    Leader claims count only from this round's own polls: an INBOUND Status can be a whole
+    interval old, and a leader that has died since would look like a second one. Its cluster id
+    still counts: a member of another cluster that asked us that recently is a split.
     """
-    latest = {(r.status.cluster_id, r.status.member_id): r.status for r in reports}
+    # A member both polled and asking: its polled answer, the fresher, wins.
+    ordered = sorted(reports, key=lambda r: r.source != INBOUND)
+    latest = {(r.status.cluster_id, r.status.member_id): r.status for r in ordered}
     clusters: dict[int, set[int]] = {}
     for cluster_id, member in latest:
         clusters.setdefault(cluster_id, set()).add(member)
     if len(clusters) > 1:
         return Finding("cluster", 0, _sides(clusters))
     leaders: dict[int, set[int]] = {}
-    for status in latest.values():
-        if status.leader_id:
+    polled = {(r.status.cluster_id, r.status.member_id) for r in reports if r.source != INBOUND}
+    for key, status in latest.items():
+        if status.leader_id and key in polled:
             leaders.setdefault(status.leader_id, set()).add(status.member_id)
     if len(leaders) > 1:
         (cluster_id,) = clusters
@@ -219,7 +242,7 @@ class SplitBrainMonitor:
         self._rng = rng or random.Random()
         self.alarm = SplitBrainAlarm(leader_grace)
         self._inbound: dict[int, tuple[float, Status]] = {}
-        self._legacy: dict[str, float] = {}  # url -> until when it is asked for INFO instead
+        self._fallbacks: dict[str, tuple[Fallback, float]] = {}  # url -> how, until when
 
     @property
     def reason(self) -> str:
@@ -251,14 +274,18 @@ class SplitBrainMonitor:
 
     async def _ask(self, url: str, mine: Status) -> Status | None:
         try:
-            if self._legacy.get(url, 0.0) > time.monotonic():
+            how, until = self._fallbacks.get(url, ("info", 0.0))
+            if until < time.monotonic():
+                try:
+                    return await exchange_status(url, mine, self._client_ssl, self.timeout)
+                except EOFError:
+                    how = "info"  # closed unanswered: a build without status exchanges
+                except PeerProtocolError:
+                    how = "http"  # not our framing: etcd's HTTP peer handler
+                self._fallbacks[url] = (how, time.monotonic() + FALLBACK_FOR)
+            if how == "info":
                 return await self._ask_info(url)
-            try:
-                return await exchange_status(url, mine, self._client_ssl, self.timeout)
-            except EOFError:
-                # Closed unanswered: a build without status exchanges (or one stopping).
-                self._legacy[url] = time.monotonic() + LEGACY_RETRY
-                return await self._ask_info(url)
+            return await self._ask_etcd(url)
         except _POLL_ERRORS as exc:
             log.debug("split-brain check: no status from %s: %s", url, exc or type(exc).__name__)
             return None
@@ -270,6 +297,20 @@ class SplitBrainMonitor:
         info = decode_info(data)
         member = next((m.id for m in info.members if url in m.peer_urls), 0)
         return Status(info.cluster_id, member, 0, 0)
+
+    async def _ask_etcd(self, url: str) -> Status:
+        """An etcd peer's cluster id (`X-Etcd-Cluster-ID`) and member id from `GET /members`."""
+        ctx = self._client_ssl() if self._client_ssl and url.startswith("https:") else None
+        timeout = aiohttp.ClientTimeout(total=self.timeout)
+        async with (
+            aiohttp.ClientSession(timeout=timeout) as session,
+            session.get(f"{url.rstrip('/')}/members", ssl=ctx or True) as resp,
+        ):
+            cluster = resp.headers.get("X-Etcd-Cluster-ID")
+            if resp.status != 200 or not cluster:
+                raise PeerProtocolError(f"GET /members answered {resp.status} without a cluster id")
+            members = json.loads(await resp.text())
+        return Status(int(cluster, 16), _member_at(url, members), 0, 0)
 
     def _fresh_inbound(self) -> list[Report]:
         horizon = time.monotonic() - INBOUND_ROUNDS * self.interval
@@ -289,3 +330,12 @@ class SplitBrainMonitor:
             for r in reports
         )
         log.error("%s [%s]", change.finding.describe(), seen)
+
+
+def _member_at(url: str, members: Any) -> int:
+    """The id of the member in etcd's `/members` list that has `url` among its peer URLs."""
+    for member in members if isinstance(members, list) else ():
+        if isinstance(member, dict) and url in member.get("peerURLs", ()):
+            raw = member.get("id")
+            return int(raw, 16) if isinstance(raw, str) else int(raw)
+    return 0

@@ -67,6 +67,16 @@ def test_inbound_reports_count_like_polled_ones() -> None:
     assert found is not None and found.kind == "cluster"
 
 
+def test_an_inbound_leader_claim_counts_for_nothing() -> None:
+    """The leader asked us a moment ago, then died; the others have elected a new one."""
+    seen = reports((X, A, B, 6), (X, B, B, 6))
+    assert assess([*seen, Report(Status(X, C, C, 5), INBOUND)]) is None
+    assert assess([*seen, Report(Status(X, C, C, 5), "http://c:7001")]) is not None
+    # Polled now, C follows B: its older inbound claim is overridden whatever the order.
+    now = Report(Status(X, C, B, 6), "http://c:7001")
+    assert assess([*seen, now, Report(Status(X, C, C, 5), INBOUND)]) is None
+
+
 def test_two_leaders_in_one_cluster_name_their_followers() -> None:
     found = assess(reports((X, A, A, 5), (X, B, A, 5), (X, C, C, 7)))
     assert found == Finding("leader", X, (Side(A, (A, B)), Side(C, (C,))))
