@@ -164,7 +164,6 @@ class EtcdServer:
             self._split_brain_urls,
             peer_client_ssl,
             leader_grace=4 * election,
-            rng=rng,
         )
 
     # -- lifecycle ---------------------------------------------------------------------------
