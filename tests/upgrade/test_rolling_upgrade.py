@@ -1,7 +1,8 @@
 """A rolling upgrade from the build before peer protocol 2 (51c2d04) to this one, with real
 processes: three members of the old build, replaced one at a time on the same data dirs,
 writes succeeding at every step (so quorum is never lost), an old leader with a new follower
-and a new leader with an old follower both seen, every key readable on every member at the end.
+and a new leader with an old follower both seen, one member rolled back to the old build, every
+key readable on every member at the end.
 
 The old build is exported from this checkout's git history into a temporary directory and
 installed into its own virtualenv; without a git checkout holding that commit the test skips.
@@ -192,6 +193,12 @@ def test_rolling_upgrade_from_protocol_1_keeps_quorum(
             up.check_direction(f"step {step}: mixed")
     assert {("old", "new"), ("new", "old")} <= up.directions, up.directions
     up.check_direction("all new")
+    # A deploy rolled back: one member returns to the old build on the data this one wrote.
+    back = next(n for n in cluster.nodes if n is not up.leader())
+    run_as(back, old, NEW)
+    up.build[back.name] = "old"
+    up.caught_up(back)
+    up.check_direction("rolled back one member")
     for node in cluster.nodes:
         for key, value in up.written.items():
             reply = call(node.client_port, "GET", f"/v2/keys/up/{key}?quorum=true", timeout=5.0)
