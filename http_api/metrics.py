@@ -49,7 +49,17 @@ def _by_peer(name: str, doc: str, label: str, values: Mapping[int, int]) -> Iter
     yield family
 
 
+def _split_brain_family(figures: ServerMetrics) -> Metric:
+    """pyetcd's own gauge (etcd has none): 1 while the split-brain detector sees a split."""
+    return GaugeMetricFamily(
+        "pyetcd_server_split_brain",
+        "1 while this member sees two clusters or two leaders among its peers, 0 otherwise.",
+        value=1 if figures.split_brain else 0,
+    )
+
+
 def _server_families(member_id: int, figures: ServerMetrics) -> Iterator[Metric]:
+    yield _split_brain_family(figures)
     yield from _by_peer(
         "etcd_network_peer_sent_failures_total",
         "Messages to a peer that could not be sent.",

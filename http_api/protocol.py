@@ -42,6 +42,7 @@ class ServerMetrics:
     snapshots_sent: Mapping[int, int]
     snapshot_send_failures: Mapping[int, int]
     peer_send_failures: Mapping[int, int]
+    split_brain: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +125,9 @@ class KeysServer(Protocol):
         """`/v2/stats/leader`, or None when this member is not the leader (403)."""
 
     def has_leader(self) -> bool: ...
+
+    def split_brain(self) -> str:
+        """Why the split-brain detector fails this member, "" while it sees no split."""
 
     async def health(self) -> bool:
         """True when a leader exists and a linearizable read succeeds within a second."""

@@ -39,9 +39,16 @@ async def handle_health(
     if not healthy:
         counters.health_failures += 1
         log.warning("/health error (status code 503)")
-        return text_error(503, '{"health":"false"}', cors)
+        return text_error(503, _unhealthy(server.split_brain()), cors)
     counters.health_success += 1
     return web.Response(status=200, body=_HEALTHY, headers={**cors, "Content-Type": TEXT})
+
+
+def _unhealthy(split_brain: str) -> str:
+    """etcd 3.4's body; a split brain adds the `reason` key etcd 3.5's /health carries."""
+    if not split_brain:
+        return '{"health":"false"}'
+    return f'{{"health":"false","reason":{dumps(split_brain)}}}'
 
 
 def handle_stats(method: str, which: str, server: KeysServer, cors: Headers) -> web.Response:

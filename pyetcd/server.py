@@ -33,8 +33,10 @@ from pyetcd.membership import (
     store_command,
 )
 from pyetcd.rates import RateQueue
+from pyetcd.splitbrain import SplitBrainMonitor, peer_urls_to_poll
 from pyetcd.wait import Waiters
 from raft.aio.node import AsyncRaftNode, NodeOptions, NodeStopped
+from raft.aio.peer_frames import Status
 from raft.aio.transport import AcceptCheck, ClientSSL, PeerTransport
 from raft.aio.wal import SEGMENT_SIZE
 from raft.errors import ConfigError, NotLeader, ProposalDropped, RaftError
@@ -169,6 +171,12 @@ class EtcdServer:
         self._snapshots_received: dict[int, int] = {}
         self._snapshots_sent: dict[int, int] = {}
         self._snapshot_send_failures: dict[int, int] = {}
+        self._split_brain = SplitBrainMonitor(
+            self._status,
+            self._split_brain_urls,
+            peer_client_ssl,
+            leader_grace=4 * election,
+        )
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -194,6 +202,7 @@ class EtcdServer:
             client_ssl=self._peer_client_ssl,
             info_handler=self._info,
             accept_check=self._peer_accept_check,
+            status_handler=self._split_brain.answer,
             rng=self._rng,
         )
         try:
@@ -219,6 +228,7 @@ class EtcdServer:
             asyncio.create_task(self._publish(), name="pyetcd-publish"),
             asyncio.create_task(self._monitor(), name="pyetcd-monitor"),
             asyncio.create_task(self._advance_election_ticks(), name="pyetcd-tick-advance"),
+            asyncio.create_task(self._split_brain.run(), name="pyetcd-split-brain"),
         ]
 
     async def _advance_election_ticks(self) -> None:
@@ -491,6 +501,25 @@ class EtcdServer:
     def _info(self) -> bytes:
         return encode_info(ClusterInfo(self._cluster_id, tuple(self.store.members())))
 
+    def _status(self) -> Status:
+        node = self._node
+        lead, term = (node.leader_id, node.term) if node is not None else (0, 0)
+        return Status(self._cluster_id, self._member_id, lead, term)
+
+    def _split_brain_urls(self) -> list[str]:
+        """--initial-cluster's peers and the member list's: all the peers this member knows."""
+        members = self.store.members()
+        own = [u for m in members if m.id == self._member_id for u in m.peer_urls]
+        return peer_urls_to_poll(
+            self._config.initial_cluster,
+            [m.peer_urls for m in members],
+            [*self._config.initial_advertise_peer_urls, *own],
+        )
+
+    def split_brain(self) -> str:
+        """The split-brain detector's finding, "" while it sees none."""
+        return self._split_brain.reason
+
     # -- KeysServer ----------------------------------------------------------------------------
 
     @property
@@ -634,6 +663,8 @@ class EtcdServer:
         return self._node is not None and self._node.leader_id != 0
 
     async def health(self) -> bool:
+        if self.split_brain():
+            return False
         if not self.has_leader():
             return False
         try:
@@ -810,6 +841,7 @@ class EtcdServer:
             snapshots_sent=dict(self._snapshots_sent),
             snapshot_send_failures=dict(self._snapshot_send_failures),
             peer_send_failures={p: transport.stats(p).failed for p in transport.peer_ids()},
+            split_brain=bool(self.split_brain()),
         )
 
     def raft_status(self) -> RaftStatus | None:

@@ -3,6 +3,10 @@
 A message is a tuple `[tag, to, frm, term, *fields]` in its dataclass's field order; an entry is
 `[term, index, kind, data]`, a snapshot `[index, term, [voters...], data]`. Decoding validates
 every field, so a peer can never make the core see a wrongly-typed value.
+
+Messages have a wire version so members of adjacent builds interoperate during a rolling
+upgrade: a field added in version N is a trailing field with a default, left out when
+encoding for an older version and taking its default when decoding one.
 """
 
 from __future__ import annotations
@@ -51,7 +55,26 @@ _TAGS: dict[type[m.Message], int] = {
     m.TransferLeader: 12,
 }
 _CLASSES = {tag: cls for cls, tag in _TAGS.items()}
-_FIELDS = {cls: tuple(f.name for f in fields(cls)) for cls in _TAGS}
+
+# The wire version each field first appeared in; unlisted fields are in every version.
+WIRE_VERSION = 2
+OLDEST_WIRE_VERSION = 1
+_ADDED_IN: dict[tuple[type[m.Message], str], int] = {(m.AppendEntries, "commit_only"): 2}
+
+
+def _fields_for(version: int) -> dict[type[m.Message], tuple[str, ...]]:
+    out = {}
+    for cls in _TAGS:
+        names = [f.name for f in fields(cls)]
+        kept = tuple(n for n in names if _ADDED_IN.get((cls, n), 1) <= version)
+        if names[: len(kept)] != list(kept):
+            # An old frame must still fill the leading fields, so only trailing ones may be new.
+            raise TypeError(f"{cls.__name__}: fields added in a later version must trail")
+        out[cls] = kept
+    return out
+
+
+_FIELDS_BY_VERSION = {v: _fields_for(v) for v in range(OLDEST_WIRE_VERSION, WIRE_VERSION + 1)}
 
 
 def _uint(value: Any) -> int:
@@ -129,10 +152,11 @@ _FROM_WIRE: dict[str, Callable[[Any], Any]] = {
 }
 
 
-def message_to_wire(msg: m.Message) -> list[Any]:
+def message_to_wire(msg: m.Message, version: int = WIRE_VERSION) -> list[Any]:
+    """KeyError for a version outside OLDEST_WIRE_VERSION..WIRE_VERSION."""
     cls = type(msg)
     out: list[Any] = [_TAGS[cls]]
-    for name in _FIELDS[cls]:
+    for name in _FIELDS_BY_VERSION[version][cls]:
         value = getattr(msg, name)
         if name == "entries":
             value = [entry_to_wire(e) for e in value]
@@ -142,12 +166,13 @@ def message_to_wire(msg: m.Message) -> list[Any]:
     return out
 
 
-def message_from_wire(obj: Any) -> m.Message:
+def message_from_wire(obj: Any, version: int = WIRE_VERSION) -> m.Message:
+    """Fields newer than `version` take their defaults; KeyError for an unknown version."""
     items = _list(obj)
     if not items or type(items[0]) is not int or items[0] not in _CLASSES:
         raise CodecError(f"unknown message tag {items[:1]!r}")
     cls = _CLASSES[items[0]]
-    names = _FIELDS[cls]
+    names = _FIELDS_BY_VERSION[version][cls]
     if len(items) != len(names) + 1:
         raise CodecError(f"{cls.__name__} needs {len(names)} fields, got {len(items) - 1}")
     return cls(*(_FROM_WIRE[name](value) for name, value in zip(names, items[1:], strict=True)))
@@ -160,17 +185,17 @@ def _unpack(data: bytes) -> Any:
         raise CodecError(f"invalid msgpack: {exc}") from None
 
 
-def encode_message(msg: m.Message) -> bytes:
-    return msgpack.packb(message_to_wire(msg), use_bin_type=True)
+def encode_message(msg: m.Message, version: int = WIRE_VERSION) -> bytes:
+    return msgpack.packb(message_to_wire(msg, version), use_bin_type=True)
 
 
-def decode_message(data: bytes) -> m.Message:
-    return message_from_wire(_unpack(data))
+def decode_message(data: bytes, version: int = WIRE_VERSION) -> m.Message:
+    return message_from_wire(_unpack(data), version)
 
 
-def encode_frame(msg: m.Message) -> bytes:
+def encode_frame(msg: m.Message, version: int = WIRE_VERSION) -> bytes:
     """A 4-byte big-endian length followed by the msgpack body."""
-    body = encode_message(msg)
+    body = encode_message(msg, version)
     return _LENGTH.pack(len(body)) + body
 
 
@@ -225,11 +250,13 @@ class FrameDecoder:
     """Bytes in, decoded values out, in the manner of h11's receive buffer.
 
     `receive_data` appends to one buffer; `next_event` returns a value, a BadFrame, or None
-    when more data is needed. Consumed bytes are dropped lazily (once they are more than half
-    of the buffer), so the total copying stays linear in the bytes received.
+    when more data is needed. `decode` may be swapped between frames (the peer listener does,
+    once a Hello has fixed the connection's protocol version). Consumed bytes are dropped
+    lazily (once they are more than half of the buffer), so the total copying stays linear in
+    the bytes received.
     """
 
-    __slots__ = ("_buf", "_decode", "_start", "bad_frames", "broken", "max_frame_size")
+    __slots__ = ("_buf", "_start", "bad_frames", "broken", "decode", "max_frame_size")
 
     def __init__(
         self,
@@ -237,7 +264,7 @@ class FrameDecoder:
         decode: Callable[[bytes], Any] = decode_message,
     ) -> None:
         self.max_frame_size = max_frame_size
-        self._decode = decode
+        self.decode = decode
         self._buf = bytearray()
         self._start = 0
         self.bad_frames = 0
@@ -275,7 +302,7 @@ class FrameDecoder:
         else:
             self._start = end
         try:
-            return self._decode(body)
+            return self.decode(body)
         except (CodecError, TypeError, ValueError) as exc:
             self.bad_frames += 1
             return BadFrame(str(exc))

@@ -3,6 +3,13 @@
 A control frame is a msgpack list `[tag, *fields]` like a raft message, with tags from 64 up so
 the two never collide; `decode_peer_frame` turns any frame body into a raft `Message` or one of
 the dataclasses below and validates every field, so a peer cannot hand us a wrongly-typed value.
+
+Versions: a dialer offers the newest protocol version it speaks in its Hello; a listener that
+speaks that version accepts it and the connection carries raft messages in that version's wire
+layout (`raft.codec`). A listener refuses a version it does not speak with a reason beginning
+"protocol version", which is what builds since version 1 answer, and the dialer then offers the
+next older one. So members one build apart interoperate during a rolling upgrade. Control
+frames have the same layout in every version; a STATUS request is new in version 2.
 """
 
 from __future__ import annotations
@@ -14,12 +21,20 @@ from typing import Any
 
 import msgpack
 
-from raft.codec import MAX_UINT64, CodecError, message_from_wire
+from raft.codec import (
+    MAX_UINT64,
+    OLDEST_WIRE_VERSION,
+    WIRE_VERSION,
+    CodecError,
+    message_from_wire,
+)
 from raft.messages import Message
 
-# Raised whenever a message's wire fields change (2: AppendEntries.commit_only), so members
-# of different builds refuse each other's streams with a logged reason instead of bad frames.
-PROTO_VERSION = 2
+# Raised whenever a message's wire fields change (2: AppendEntries.commit_only); a member
+# speaks every version from MIN_PROTO_VERSION up, so the build before a change still connects.
+PROTO_VERSION = WIRE_VERSION
+MIN_PROTO_VERSION = OLDEST_WIRE_VERSION
+VERSION_REFUSAL = "protocol version"
 _LENGTH = struct.Struct(">I")
 
 
@@ -29,6 +44,7 @@ class ConnKind(enum.IntEnum):
     STREAM = 0
     SNAPSHOT = 1
     INFO = 2
+    STATUS = 3
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +92,19 @@ class SnapshotReceived:
     """The listener handed an InstallSnapshot to its raft node."""
 
 
-ControlFrame = Hello | Accept | Refuse | Ping | Pong | Info | SnapshotReceived
+@dataclass(frozen=True, slots=True)
+class Status:
+    """Who a member is and whom it follows: the split-brain detector's exchange. The dialer
+    sends its own after a STATUS Hello and the listener answers with its own, whatever the
+    cluster: telling two clusters apart is the point. `leader_id` 0 means no known leader."""
+
+    cluster_id: int
+    member_id: int
+    leader_id: int
+    term: int
+
+
+ControlFrame = Hello | Accept | Refuse | Ping | Pong | Info | SnapshotReceived | Status
 
 _TAGS: dict[type[Any], int] = {
     Hello: 64,
@@ -86,6 +114,7 @@ _TAGS: dict[type[Any], int] = {
     Pong: 68,
     Info: 69,
     SnapshotReceived: 70,
+    Status: 71,
 }
 
 
@@ -139,6 +168,24 @@ def _empty(cls: type[Accept] | type[SnapshotReceived]) -> Any:
     return parse
 
 
+def _status(items: list[Any]) -> Status:
+    return Status(*(_uint(value) for value in _fields(items, 4, "Status")))
+
+
+def version_refusal(offered: int) -> str:
+    """Why a Hello offering `offered` is refused, or "" when this build speaks it."""
+    if MIN_PROTO_VERSION <= offered <= PROTO_VERSION:
+        return ""
+    return f"{VERSION_REFUSAL} {offered} (we speak {MIN_PROTO_VERSION} to {PROTO_VERSION})"
+
+
+def fallback_version(offered: int, refusal: str) -> int | None:
+    """The version to offer next after `refusal` of `offered`, or None to give up."""
+    if refusal.startswith(VERSION_REFUSAL) and offered > MIN_PROTO_VERSION:
+        return offered - 1
+    return None
+
+
 _PARSERS = {
     64: _hello,
     65: _empty(Accept),
@@ -147,6 +194,7 @@ _PARSERS = {
     68: _seq(Pong),
     69: _info,
     70: _empty(SnapshotReceived),
+    71: _status,
 }
 
 
@@ -156,8 +204,9 @@ def encode_control(frame: ControlFrame) -> bytes:
     return _LENGTH.pack(len(body)) + body
 
 
-def decode_peer_frame(body: bytes) -> Message | ControlFrame:
-    """A raft message or a control frame; CodecError for anything else."""
+def decode_peer_frame(body: bytes, version: int = PROTO_VERSION) -> Message | ControlFrame:
+    """A raft message (in `version`'s layout) or a control frame; CodecError for anything
+    else."""
     try:
         items = msgpack.unpackb(body, raw=False, use_list=True, strict_map_key=True)
     except (ValueError, TypeError, msgpack.UnpackException) as exc:
@@ -166,6 +215,6 @@ def decode_peer_frame(body: bytes) -> Message | ControlFrame:
         raise CodecError(f"not a peer frame: {items!r:.40}")
     parse = _PARSERS.get(items[0])
     if parse is None:
-        return message_from_wire(items)
+        return message_from_wire(items, version)
     result: Message | ControlFrame = parse(items)
     return result

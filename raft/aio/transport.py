@@ -1,10 +1,12 @@
 """Peer transport: raft messages between members over TCP (optionally TLS), one stream per peer.
 
 Every connection opens with a Hello naming the protocol version, cluster id, sender, recipient
-and what the connection carries (a message stream, one snapshot, or a joiner's info request);
-the listener answers Accept or Refuse. Each member dials one outgoing stream per peer and
-receives on the streams its peers dial, so raft messages flow one way per connection and the
-listener only writes Pongs back.
+and what the connection carries (a message stream, one snapshot, a joiner's info request, or a
+status exchange for the split-brain detector); the listener answers Accept or Refuse. A dialer
+refused for its protocol version offers the next older one (`peer_frames`), and the connection
+then encodes raft messages in that version's layout, so adjacent builds interoperate. Each
+member dials one outgoing stream per peer and receives on the streams its peers dial, so raft
+messages flow one way per connection and the listener only writes Pongs back.
 
 Loss is normal for raft, so the transport drops rather than blocks: a full queue or a peer that
 is down drops the message and reports the peer unreachable, and the core retries. While a
@@ -30,7 +32,8 @@ import ssl
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -45,8 +48,11 @@ from raft.aio.peer_frames import (
     Pong,
     Refuse,
     SnapshotReceived,
+    Status,
     decode_peer_frame,
     encode_control,
+    fallback_version,
+    version_refusal,
 )
 from raft.codec import DEFAULT_MAX_FRAME_SIZE, BadFrame, FrameDecoder, encode_frame
 from raft.messages import InstallSnapshot, Message
@@ -57,6 +63,8 @@ ClientSSL = Callable[[], ssl.SSLContext | None]
 MessageHandler = Callable[[Message], None]
 # Whether an accepted connection may go on (TLS checks beyond the CA); it logs its refusals.
 AcceptCheck = Callable[[asyncio.BaseTransport], Awaitable[bool]]
+# Given the dialer's Status, this member's own (the listener side of a status exchange).
+StatusHandler = Callable[[Status], Status]
 
 DEFAULT_QUEUE_SIZE = 4096
 HELLO_MAX_FRAME = 4096
@@ -79,10 +87,11 @@ def _why(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _encode(msg: Message) -> bytes | None:
-    """The message's frame, or None (logged) for a message the codec cannot carry."""
+def _encode(msg: Message, version: int) -> bytes | None:
+    """The message's frame in `version`'s layout, or None (logged) for a message the codec
+    cannot carry."""
     try:
-        return encode_frame(msg)
+        return encode_frame(msg, version)
     except _ENCODE_ERRORS as exc:
         log.error("peer: dropping unencodable %s to %x: %s", type(msg).__name__, msg.to, exc)
         return None
@@ -93,7 +102,11 @@ class PeerURLError(ValueError):
 
 
 class PeerRefused(ConnectionError):
-    """The remote listener refused our Hello; the message is its reason."""
+    """The remote listener refused our Hello; `reason` is its reason."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 class PeerProtocolError(ConnectionError):
@@ -199,9 +212,9 @@ class TransportCounters:
 
 
 class _Conn:
-    """One connection with its frame decoder."""
+    """One connection with its frame decoder and the protocol version it speaks."""
 
-    __slots__ = ("decoder", "reader", "writer")
+    __slots__ = ("decoder", "reader", "version", "writer")
 
     def __init__(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, max_frame_size: int
@@ -209,6 +222,13 @@ class _Conn:
         self.reader = reader
         self.writer = writer
         self.decoder = FrameDecoder(max_frame_size, decode_peer_frame)
+        self.version = PROTO_VERSION
+
+    def speak(self, version: int) -> None:
+        """Use `version`'s wire layout from the next frame on."""
+        self.version = version
+        if version != PROTO_VERSION:
+            self.decoder.decode = partial(decode_peer_frame, version=version)
 
     async def read_frame(self) -> Any:
         """The next decoded frame or BadFrame; EOFError at end of stream (or mid-frame)."""
@@ -227,9 +247,38 @@ class _Conn:
 
 
 async def _dial(
-    url: str, client_ssl: ClientSSL | None, hello: Hello, timeout: float, max_frame_size: int
+    url: str,
+    client_ssl: ClientSSL | None,
+    hello: Hello,
+    timeout: float,
+    max_frame_size: int,
+    then: bytes = b"",
 ) -> tuple[_Conn, Any]:
-    """Connect, send `hello` and return the connection with the listener's answer."""
+    """Connect, send `hello` (and `then` right behind it) and return the connection, speaking
+    the version the listener took, with its answer. Refused for its version, the Hello is
+    offered again with the next older one."""
+    while True:
+        try:
+            conn, reply = await _dial_once(url, client_ssl, hello, timeout, max_frame_size, then)
+        except PeerRefused as exc:
+            older = fallback_version(hello.proto_version, exc.reason)
+            if older is None:
+                raise
+            log.debug("peer: %s refused protocol %d; offering %d", url, hello.proto_version, older)
+            hello = replace(hello, proto_version=older)
+            continue
+        conn.speak(hello.proto_version)
+        return conn, reply
+
+
+async def _dial_once(
+    url: str,
+    client_ssl: ClientSSL | None,
+    hello: Hello,
+    timeout: float,
+    max_frame_size: int,
+    then: bytes,
+) -> tuple[_Conn, Any]:
     address = parse_peer_url(url)
     ctx = None
     if address.scheme == "https":
@@ -242,7 +291,7 @@ async def _dial(
         )
         conn = _Conn(reader, writer, max_frame_size)
         try:
-            writer.write(encode_control(hello))
+            writer.write(encode_control(hello) + then)
             reply = await conn.read_frame()
         except BaseException:
             conn.close()
@@ -261,19 +310,38 @@ async def fetch_info(
     cluster_id: int | None,
     client_ssl: ClientSSL | None = None,
     timeout: float = 5.0,
+    version: int = PROTO_VERSION,
 ) -> bytes:
     """The bytes a member's `info_handler` returns, fetched over its peer URL.
 
-    For joiners that know only a peer URL; `cluster_id` None skips the cluster check. Raises
-    PeerRefused, PeerProtocolError, PeerURLError, OSError (including ssl.SSLError), TimeoutError
-    or EOFError.
+    For joiners that know only a peer URL; `cluster_id` None skips the cluster check. `version`
+    is the protocol version offered first (an older one spares a peer known to be older the
+    refusal). Raises PeerRefused, PeerProtocolError, PeerURLError, OSError (including
+    ssl.SSLError), TimeoutError or EOFError.
     """
-    hello = Hello(PROTO_VERSION, cluster_id, 0, 0, ConnKind.INFO)
+    hello = Hello(version, cluster_id, 0, 0, ConnKind.INFO)
     conn, reply = await _dial(peer_url, client_ssl, hello, timeout, DEFAULT_MAX_FRAME_SIZE)
     conn.close()
     if type(reply) is not Info:
         raise PeerProtocolError(f"expected Info from {peer_url}, got {type(reply).__name__}")
     return reply.data
+
+
+async def exchange_status(
+    peer_url: str, mine: Status, client_ssl: ClientSSL | None = None, timeout: float = 5.0
+) -> Status:
+    """Tell the member at `peer_url` who we are and whom we follow; returns its own Status.
+
+    Answered whatever cluster either side belongs to. Raises like `fetch_info`; a build
+    without status exchanges closes the connection (EOFError).
+    """
+    hello = Hello(PROTO_VERSION, mine.cluster_id, mine.member_id, 0, ConnKind.STATUS)
+    then = encode_control(mine)
+    conn, reply = await _dial(peer_url, client_ssl, hello, timeout, HELLO_MAX_FRAME, then)
+    conn.close()
+    if type(reply) is not Status:
+        raise PeerProtocolError(f"expected Status from {peer_url}, got {type(reply).__name__}")
+    return reply
 
 
 class _Peer:
@@ -375,6 +443,7 @@ class PeerTransport:
         server_ssl: ssl.SSLContext | None = None,
         client_ssl: ClientSSL | None = None,
         info_handler: Callable[[], bytes] | None = None,
+        status_handler: StatusHandler | None = None,
         *,
         accept_check: AcceptCheck | None = None,
         queue_size: int = DEFAULT_QUEUE_SIZE,
@@ -396,6 +465,7 @@ class PeerTransport:
         self._client_ssl = client_ssl
         self._info_handler = info_handler
         self._accept_check = accept_check
+        self._status_handler = status_handler
         self.queue_size = queue_size
         self.max_frame_size = max_frame_size
         self.backoff = backoff
@@ -529,7 +599,7 @@ class PeerTransport:
                 continue
             writer = None if peer.queue else _ready_writer(peer)
             if writer is not None:
-                frame = _encode(msg)
+                frame = _encode(msg, peer.conn.version)  # type: ignore[union-attr]
                 if frame is None:
                     peer.failed += 1
                     counters.failed += 1
@@ -586,7 +656,11 @@ class PeerTransport:
                     peer.was_up = True
                     if peer.healthy is not True:
                         log.info(
-                            "peer: member %x connected to %x at %s", self.member_id, peer.id, url
+                            "peer: member %x connected to %x at %s (protocol %d)",
+                            self.member_id,
+                            peer.id,
+                            url,
+                            conn.version,
                         )
                     peer.healthy = True
                     reason = await self._pump(peer, conn)
@@ -640,6 +714,7 @@ class PeerTransport:
         transport = writer.transport
         queue = peer.queue
         counters = self.counters
+        version = conn.version
         replies = asyncio.ensure_future(self._read_replies(peer, conn))
         next_ping = loop.time()
         try:
@@ -668,7 +743,7 @@ class PeerTransport:
                 frames: list[bytes] = []
                 size = 0
                 while queue and size < BATCH_BYTES:
-                    frame = _encode(queue.popleft())
+                    frame = _encode(queue.popleft(), version)
                     if frame is None:
                         peer.failed += 1
                         counters.failed += 1
@@ -706,11 +781,8 @@ class PeerTransport:
         """One connection, one InstallSnapshot, one SnapshotReceived; then report."""
         url = peer.url or peer.urls[0]
         hello = Hello(PROTO_VERSION, self.cluster_id, self.member_id, peer.id, ConnKind.SNAPSHOT)
-        frame = _encode(msg)
         ok = False
         try:
-            if frame is None:
-                raise PeerProtocolError("snapshot cannot be encoded")
             async with asyncio.timeout(self.snapshot_timeout):
                 conn, reply = await _dial(
                     url, self._client_ssl, hello, self.dial_timeout, self.max_frame_size
@@ -718,6 +790,9 @@ class PeerTransport:
                 try:
                     if type(reply) is not Accept:
                         raise PeerProtocolError(f"expected Accept, got {type(reply).__name__}")
+                    frame = _encode(msg, conn.version)
+                    if frame is None:
+                        raise PeerProtocolError("snapshot cannot be encoded")
                     conn.writer.write(frame)
                     await conn.writer.drain()
                     ok = type(await conn.read_frame()) is SnapshotReceived
@@ -795,8 +870,12 @@ class PeerTransport:
             conn.writer.write(encode_control(Refuse(refusal)))
             await conn.writer.drain()
             return
+        conn.speak(hello.proto_version)
         if hello.kind is ConnKind.INFO and self._info_handler is not None:
             await self._serve_info(conn, self._info_handler)
+            return
+        if hello.kind is ConnKind.STATUS and self._status_handler is not None:
+            await self._serve_status(conn, hello, self._status_handler)
             return
         conn.decoder.max_frame_size = self.max_frame_size
         conn.writer.write(encode_control(Accept()))
@@ -810,8 +889,11 @@ class PeerTransport:
 
     def _check_hello(self, hello: Hello) -> str:
         """Why this Hello is refused, or "" to accept it."""
-        if hello.proto_version != PROTO_VERSION:
-            return f"protocol version {hello.proto_version} (we speak {PROTO_VERSION})"
+        refusal = version_refusal(hello.proto_version)
+        if refusal:
+            return refusal
+        if hello.kind is ConnKind.STATUS:
+            return "" if self._status_handler else "no status available here"
         if hello.kind is ConnKind.INFO:
             if hello.cluster_id is not None and hello.cluster_id != self.cluster_id:
                 return "cluster id mismatch"
@@ -904,6 +986,27 @@ class PeerTransport:
             conn.writer.write(encode_control(Refuse("cluster information unavailable")))
         else:
             conn.writer.write(encode_control(Info(data)))
+        await conn.writer.drain()
+
+    async def _serve_status(self, conn: _Conn, hello: Hello, handler: StatusHandler) -> None:
+        """Read the dialer's Status (sent right behind its Hello), answer with ours."""
+        try:
+            async with asyncio.timeout(self.hello_timeout):
+                theirs = await conn.read_frame()
+        except TimeoutError:
+            self._malformed(conn, hello.from_id, "no Status after a status Hello")
+            return
+        if type(theirs) is not Status or theirs.member_id != hello.from_id:
+            reason = getattr(theirs, "reason", None) or type(theirs).__name__
+            self._malformed(conn, hello.from_id, f"expected the dialer's Status: {reason}")
+            return
+        try:
+            mine = handler(theirs)
+        except Exception:
+            log.exception("peer: status handler failed")
+            conn.writer.write(encode_control(Refuse("status unavailable")))
+        else:
+            conn.writer.write(encode_control(mine))
         await conn.writer.drain()
 
     # -- figures -----------------------------------------------------------------------------
