@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 
+from pyetcd.configfile import parse_config_file
 from pyetcd.flags import (
     ConfigError,
     Flag,
@@ -195,6 +196,7 @@ ACTIVE = frozenset(
         "heartbeat-interval", "election-timeout", "snapshot-count", "max-snapshots", "max-wals",
         "strict-reconfig-check", "cert-file", "key-file", "trusted-ca-file", "client-cert-auth",
         "peer-cert-file", "peer-key-file", "peer-trusted-ca-file", "peer-client-cert-auth",
+        "config-file",
     }
 )  # fmt: skip
 
@@ -205,7 +207,6 @@ _TLS_FILES = (
 
 # Flags whose value asks for something pyetcd cannot do yet.
 _UNSUPPORTED: dict[str, str] = {
-    "config-file": "--config-file is not supported yet; pass flags or ETCD_* variables",
     "discovery": "discovery bootstrap (--discovery) is not supported yet; use --initial-cluster",
     "discovery-srv": "DNS discovery (--discovery-srv) is not supported yet; use --initial-cluster",
 }
@@ -304,6 +305,11 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config | Ver
         raise exc if exc.exit_code == 2 else _verify_error(exc.message) from None
     if given.get("version"):
         return Version()
+    config_file = given.get("config-file") or environ.get("ETCD_CONFIG_FILE", "")
+    if config_file:  # etcd then ignores every other flag and ETCD_* variable
+        parsed = parse_config_file(FLAGS, str(config_file))
+        _verify(parsed)
+        return _build(parsed)
     try:
         parsed = apply_environment(FLAGS, given, environ)
     except ConfigError as exc:
@@ -398,7 +404,7 @@ def _go_quote(urls: tuple[str, ...]) -> str:
 def _build(parsed: Parsed) -> Config:
     cluster = _initial_cluster(parsed)
     name = parsed.text("name")
-    given = parsed.from_command_line | parsed.from_env
+    given = parsed.from_command_line | parsed.from_env | parsed.from_file
     return Config(
         name=name,
         data_dir=parsed.text("data-dir") or f"{name}.etcd",
