@@ -1,0 +1,436 @@
+"""`pyetcd-lifecycle`: the BOSH job's pre-start, start, post-start and drain.
+
+The templates render one JSON file (`config/lifecycle.json`: this instance, its linked peers,
+paths, the client TLS material) and call `pyetcd-lifecycle <step> <that file>`. This module
+observes (data dir, members' `/v2/members`, `/health`, `/v2/stats/self`), asks
+`pyetcd.lifecycle` what to do, and does it. Every failure is one line on stderr naming what to
+fix, and a non-zero exit, which fails the BOSH deploy at that step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import signal
+import socket
+import ssl
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, NoReturn
+
+import yaml
+
+from pyetcd.lifecycle import (
+    DrainObservation,
+    Member,
+    PostStartKind,
+    PostStartObservation,
+    Self,
+    StartAction,
+    StartKind,
+    StartObservation,
+    decide_drain,
+    decide_post_start,
+    decide_start,
+    deleting,
+)
+from raft.aio.fs import OsFS
+from raft.aio.recovery import member_dirs
+from raft.aio.wal import WAL
+from tls.checks import check_client_material, check_server_material
+
+PROG = "pyetcd-lifecycle"
+REQUEST_TIMEOUT = 2.0
+RETRY_INTERVAL = 2.0
+HAND_OFF_TIMEOUT = 10.0
+DIR_MODE = 0o700
+
+
+class LifecycleError(Exception):
+    """One line for stderr; the step fails."""
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    name: str
+    client_url: str
+    peer_url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """`config/lifecycle.json`, as the job's templates render it."""
+
+    me: Self
+    client_url: str
+    bootstrap: bool
+    peers: tuple[Peer, ...]
+    data_dir: str
+    marker: str
+    config_file: str
+    run_dir: str
+    dirs: tuple[str, ...]
+    post_start_timeout: float
+    dns_health_check_host: str
+    client_tls: dict[str, str] | None
+    certs: tuple[dict[str, Any], ...]
+
+    @classmethod
+    def load(cls, path: str) -> Settings:
+        try:
+            with open(path, encoding="utf-8") as fh:
+                raw = json.load(fh)
+            peers = tuple(Peer(p["name"], p["client_url"], p["peer_url"]) for p in raw["peers"])
+            return cls(
+                me=Self(raw["name"], raw["peer_url"]),
+                client_url=raw["client_url"],
+                bootstrap=bool(raw["bootstrap"]),
+                peers=peers,
+                data_dir=raw["data_dir"],
+                marker=raw["marker"],
+                config_file=raw["config_file"],
+                run_dir=raw["run_dir"],
+                dirs=tuple(raw["dirs"]),
+                post_start_timeout=float(raw["post_start_timeout"]),
+                dns_health_check_host=raw.get("dns_health_check_host") or "",
+                client_tls=raw.get("client_tls"),
+                certs=tuple(raw.get("certs", ())),
+            )
+        except OSError as exc:
+            raise LifecycleError(f"cannot read {path}: {exc.strerror or exc}") from None
+        except (ValueError, KeyError, TypeError) as exc:
+            raise LifecycleError(f"{path}: not a lifecycle file ({exc!r})") from None
+
+
+def _log(message: str) -> None:
+    stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S.%f")
+    print(f"{stamp} I | lifecycle: {message}", file=sys.stderr, flush=True)
+
+
+# -- talking to members ---------------------------------------------------------------------
+
+
+class Client:
+    """Small synchronous v2 client: the lifecycle makes a handful of calls, one at a time."""
+
+    def __init__(self, tls: dict[str, str] | None) -> None:
+        self._ssl: ssl.SSLContext | None = None
+        if tls:
+            self._ssl = ssl.create_default_context(cafile=tls["ca"])
+            self._ssl.load_cert_chain(tls["cert"], tls["key"])
+
+    def call(self, method: str, url: str, body: object = None) -> tuple[int, Any]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(url, data=data, method=method)
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT, context=self._ssl) as r:
+                status, raw = r.status, r.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+        try:
+            return status, json.loads(raw) if raw.strip() else None
+        except ValueError:
+            return status, raw.decode("utf-8", "replace")
+
+    def members(self, client_url: str) -> tuple[Member, ...] | None:
+        """The member list one member serves, or None if it does not answer."""
+        try:
+            status, body = self.call("GET", f"{client_url}/v2/members")
+        except (OSError, ssl.SSLError):
+            return None
+        if status != 200 or not isinstance(body, dict):
+            return None
+        return tuple(
+            Member(m["id"], m.get("name", ""), tuple(m.get("peerURLs") or ()),
+                   tuple(m.get("clientURLs") or ()))
+            for m in body.get("members") or ()
+        )  # fmt: skip
+
+    def healthy(self, client_url: str) -> bool:
+        try:
+            status, body = self.call("GET", f"{client_url}/health")
+        except (OSError, ssl.SSLError):
+            return False
+        return status == 200 and isinstance(body, dict) and body.get("health") == "true"
+
+    def is_leader(self, client_url: str) -> bool | None:
+        try:
+            status, body = self.call("GET", f"{client_url}/v2/stats/self")
+        except (OSError, ssl.SSLError):
+            return None
+        return status == 200 and isinstance(body, dict) and body.get("state") == "StateLeader"
+
+    def change(self, urls: Sequence[str], method: str, path: str, body: object = None) -> None:
+        """A member change through the first member that takes it; raises LifecycleError."""
+        reasons = []
+        for url in urls:
+            try:
+                status, answer = self.call(method, f"{url}{path}", body)
+            except (OSError, ssl.SSLError) as exc:
+                reasons.append(f"{url}: {exc}")
+                continue
+            if status in (200, 201, 204):
+                return
+            reasons.append(f"{url}: {status} {answer}")
+        raise LifecycleError(f"{method} {path} failed: {'; '.join(reasons) or 'no member'}")
+
+
+def _first_answer(client: Client, urls: Sequence[str]) -> tuple[Member, ...] | None:
+    for url in urls:
+        members = client.members(url)
+        if members is not None:
+            return members
+    return None
+
+
+def _peer_client_urls(settings: Settings) -> list[str]:
+    return [p.client_url for p in settings.peers if p.peer_url != settings.me.peer_url]
+
+
+# -- pre-start --------------------------------------------------------------------------------
+
+
+def _owner(problem: str, paths: dict[str, str]) -> str:
+    """The manifest property a problem line is about: the first rendered file it names."""
+    hits = [(problem.find(path), prop) for path, prop in paths.items() if path in problem]
+    return min(hits)[1] if hits else "etcd"
+
+
+def check_certs(settings: Settings, now: dt.datetime | None = None) -> list[str]:
+    """`pyetcd-certs check` on every rendered certificate, each line led by its property.
+
+    Each entry of `certs` names its files as [property, rendered path] pairs."""
+    lines = []
+    for spec in settings.certs:
+        (cert_prop, cert), (key_prop, key) = spec["cert"], spec["key"]
+        ca_prop, ca = spec.get("ca") or ("", None)
+        paths = {cert: cert_prop, key: key_prop, **({ca: ca_prop} if ca else {})}
+        if spec["kind"] == "server":
+            problems = check_server_material(
+                cert, key, ca, spec.get("hosts", ()), label=spec["label"], now=now
+            )
+        else:
+            problems = check_client_material(ca, cert, key, label=spec["label"], now=now)
+        lines += [f"{_owner(p, paths)}: {p}" for p in problems]
+    return lines
+
+
+def pre_start(settings: Settings) -> None:
+    for path in settings.dirs:
+        os.makedirs(path, mode=DIR_MODE, exist_ok=True)
+    for path in (settings.data_dir, settings.run_dir):
+        os.chmod(path, DIR_MODE)
+    problems = check_certs(settings)
+    if problems:
+        for line in problems:
+            print(line, file=sys.stderr)
+        raise LifecycleError(f"{len(problems)} certificate problem(s): fix the properties above")
+    _log("directories ready, certificates checked")
+
+
+# -- start ------------------------------------------------------------------------------------
+
+
+def _has_data(data_dir: str) -> bool:
+    wal_dir, _ = member_dirs(data_dir)
+    return WAL.exists(OsFS(), wal_dir)
+
+
+def _dns_up(host: str) -> bool:
+    try:
+        socket.getaddrinfo(host, None, family=socket.AF_INET)
+    except OSError:
+        return False
+    return True
+
+
+def observe_start(settings: Settings, client: Client) -> StartObservation:
+    return StartObservation(
+        me=settings.me,
+        has_data=_has_data(settings.data_dir),
+        members=_first_answer(client, _peer_client_urls(settings)),
+        bootstrap=settings.bootstrap,
+        first_deploy=not os.path.exists(settings.marker),
+    )
+
+
+def _carry_out(settings: Settings, client: Client, action: StartAction) -> None:
+    urls = _peer_client_urls(settings)
+    for member_id in action.remove:
+        _log(f"removing stale member {member_id}")
+        client.change(urls, "DELETE", f"/v2/members/{member_id}")
+    if action.add_self:
+        _log(f"adding member {settings.me.name} ({settings.me.peer_url})")
+        client.change(urls, "POST", "/v2/members", {"peerURLs": [settings.me.peer_url]})
+
+
+def write_member_config(settings: Settings, action: StartAction) -> str:
+    """The rendered etcd config plus the cluster this start decided on, in the run dir."""
+    with open(settings.config_file, encoding="utf-8") as fh:
+        config = yaml.safe_load(fh)
+    config["initial-cluster"] = ",".join(f"{name}={url}" for name, url in action.initial_cluster)
+    config["initial-cluster-state"] = action.cluster_state
+    path = os.path.join(settings.run_dir, "etcd.yml")
+    fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        yaml.safe_dump(config, fh, default_flow_style=False)
+    os.replace(path + ".tmp", path)
+    return path
+
+
+def start(settings: Settings, sleep: Callable[[float], None] = time.sleep) -> NoReturn:
+    """Decide, act, then become the member (exec); waits as long as BOSH lets it."""
+    client = Client(settings.client_tls)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    while True:
+        host = settings.dns_health_check_host
+        if host and not _dns_up(host):
+            _log(f"DNS is not up: {host} does not resolve; retrying")
+            sleep(RETRY_INTERVAL)
+            continue
+        action = decide_start(observe_start(settings, client))
+        _log(f"{action.kind.value}: {action.reason}")
+        if action.kind is StartKind.WAIT:
+            sleep(RETRY_INTERVAL)
+            continue
+        try:
+            _carry_out(settings, client, action)
+        except LifecycleError as exc:
+            _log(f"{exc}; retrying")
+            sleep(RETRY_INTERVAL)
+            continue
+        path = write_member_config(settings, action)
+        argv = [sys.executable, "-m", "pyetcd", "--config-file", path]
+        os.execv(sys.executable, argv)
+
+
+# -- post-start -------------------------------------------------------------------------------
+
+
+def observe_post_start(settings: Settings, client: Client) -> PostStartObservation:
+    healthy = client.healthy(settings.client_url)
+    members = client.members(settings.client_url) if healthy else None
+    mine = next((m for m in members or () if m.name == settings.me.name), None)
+    return PostStartObservation(settings.me, healthy, mine)
+
+
+def write_marker(settings: Settings) -> None:
+    """Remembers on the persistent disk that it has hosted a member: from now on, no data
+    and no answer means "lost", never "first deploy"."""
+    with open(settings.marker + ".tmp", "w", encoding="utf-8") as fh:
+        json.dump({"name": settings.me.name, "peer_url": settings.me.peer_url}, fh)
+    os.replace(settings.marker + ".tmp", settings.marker)
+
+
+def post_start(
+    settings: Settings,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> None:
+    client = Client(settings.client_tls)
+    deadline = clock() + settings.post_start_timeout
+    reason = "not checked yet"
+    while clock() < deadline:
+        action = decide_post_start(observe_post_start(settings, client))
+        reason = action.reason
+        if action.kind is PostStartKind.DONE:
+            write_marker(settings)
+            _log(f"{settings.me.name}: {reason}")
+            return
+        if action.kind is PostStartKind.UPDATE_PEER_URL:
+            _log(f"updating the peer URL: {reason}")
+            urls = [settings.client_url, *_peer_client_urls(settings)]
+            try:
+                client.change(urls, "PUT", f"/v2/members/{action.member_id}",
+                              {"peerURLs": [settings.me.peer_url]})  # fmt: skip
+            except LifecycleError as exc:
+                reason = str(exc)
+        sleep(1.0)
+    raise LifecycleError(
+        f"{settings.me.name} did not become a healthy member within "
+        f"{settings.post_start_timeout:g}s (etcd.post_start_timeout_in_seconds): {reason}; "
+        f"see /var/vcap/sys/log/etcd"
+    )
+
+
+# -- drain ------------------------------------------------------------------------------------
+
+
+def _alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def drain(settings: Settings, pid: int | None, next_state: str) -> None:
+    """Hand leadership off, leave the cluster only when the instance is deleted; prints the
+    drain protocol's `0` (done, BOSH may stop the processes now)."""
+    client = Client(settings.client_tls)
+    running = _alive(pid)
+    own = client.is_leader(settings.client_url) if running else None
+    members = client.members(settings.client_url) if running else None
+    if members is None:
+        members = _first_answer(client, _peer_client_urls(settings))
+    action = decide_drain(
+        DrainObservation(settings.me, deleting(next_state), running, bool(own), members)
+    )
+    _log(action.reason)
+    if action.hand_off and pid:
+        _log("handing leadership off")
+        os.kill(pid, signal.SIGUSR1)
+        deadline = time.monotonic() + HAND_OFF_TIMEOUT
+        while time.monotonic() < deadline and client.is_leader(settings.client_url):
+            time.sleep(0.2)
+    if action.remove is not None:
+        others = [m.client_urls[0] for m in members or () if m.client_urls and
+                  settings.me.peer_url not in m.peer_urls]  # fmt: skip
+        client.change([*others, settings.client_url], "DELETE", f"/v2/members/{action.remove}")
+        _log(f"removed member {action.remove}")
+    print(0, flush=True)
+
+
+# -- command line -----------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog=PROG, description="BOSH lifecycle of a pyetcd member.")
+    parser.add_argument("step", choices=("pre-start", "start", "post-start", "drain"))
+    parser.add_argument("settings", help="the job's rendered config/lifecycle.json")
+    parser.add_argument("--pid", default="", help="drain: the member's pid (bpm pid etcd)")
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.load(args.settings)
+        if args.step == "pre-start":
+            pre_start(settings)
+        elif args.step == "start":
+            start(settings)
+        elif args.step == "post-start":
+            post_start(settings)
+        else:
+            pid = int(args.pid) if args.pid.strip().isdigit() else None
+            drain(settings, pid, os.environ.get("BOSH_JOB_NEXT_STATE", ""))
+    except LifecycleError as exc:
+        print(f"{PROG} {args.step}: {exc}", file=sys.stderr)
+        return 1
+    except (OSError, ssl.SSLError) as exc:
+        print(f"{PROG} {args.step}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
