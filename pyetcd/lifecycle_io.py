@@ -26,6 +26,8 @@ from typing import Any, NoReturn
 
 import yaml
 
+from pyetcd.config import load_config
+from pyetcd.flags import ConfigError
 from pyetcd.lifecycle import (
     DrainObservation,
     Member,
@@ -49,6 +51,7 @@ PROG = "pyetcd-lifecycle"
 REQUEST_TIMEOUT = 2.0
 RETRY_INTERVAL = 2.0
 HAND_OFF_TIMEOUT = 10.0
+DIAGNOSTICS_INTERVAL = 3.0
 DIR_MODE = 0o700
 
 
@@ -75,36 +78,43 @@ class Settings:
     marker: str
     config_file: str
     run_dir: str
+    log_dir: str
     dirs: tuple[str, ...]
     post_start_timeout: float
+    diagnostics_seconds: float
     dns_health_check_host: str
     client_tls: dict[str, str] | None
     certs: tuple[dict[str, Any], ...]
 
     @classmethod
     def load(cls, path: str) -> Settings:
+        """The lifecycle file, and this member's name and URLs from the etcd config it names."""
         try:
             with open(path, encoding="utf-8") as fh:
                 raw = json.load(fh)
+            with open(raw["config_file"], encoding="utf-8") as fh:
+                member = yaml.safe_load(fh)
             peers = tuple(Peer(p["name"], p["client_url"], p["peer_url"]) for p in raw["peers"])
             return cls(
-                me=Self(raw["name"], raw["peer_url"]),
-                client_url=raw["client_url"],
+                me=Self(member["name"], member["initial-advertise-peer-urls"].split(",")[0]),
+                client_url=member["advertise-client-urls"].split(",")[0],
                 bootstrap=bool(raw["bootstrap"]),
                 peers=peers,
-                data_dir=raw["data_dir"],
+                data_dir=member["data-dir"],
                 marker=raw["marker"],
                 config_file=raw["config_file"],
                 run_dir=raw["run_dir"],
+                log_dir=raw["log_dir"],
                 dirs=tuple(raw["dirs"]),
                 post_start_timeout=float(raw["post_start_timeout"]),
+                diagnostics_seconds=float(raw["diagnostics_seconds"]),
                 dns_health_check_host=raw.get("dns_health_check_host") or "",
                 client_tls=raw.get("client_tls"),
                 certs=tuple(raw.get("certs", ())),
             )
         except OSError as exc:
-            raise LifecycleError(f"cannot read {path}: {exc.strerror or exc}") from None
-        except (ValueError, KeyError, TypeError) as exc:
+            raise LifecycleError(f"cannot read {exc.filename}: {exc.strerror or exc}") from None
+        except (ValueError, KeyError, TypeError, AttributeError, yaml.YAMLError) as exc:
             raise LifecycleError(f"{path}: not a lifecycle file ({exc!r})") from None
 
 
@@ -223,17 +233,47 @@ def check_certs(settings: Settings, now: dt.datetime | None = None) -> list[str]
     return lines
 
 
+# Where a refusal of the rendered config comes from: flag (or value) -> manifest property.
+_FLAG_PROPERTIES = {
+    "--heartbeat-interval": "etcd.heartbeat_interval_in_milliseconds",
+    "--election-timeout": "etcd.election_timeout_in_milliseconds",
+    "--listen-client-urls": "etcd.client_ip",
+    "--listen-peer-urls": "etcd.peer_ip",
+    "--advertise-client-urls": "etcd.advertise_urls_dns_suffix",
+    "--initial-advertise-peer-urls": "etcd.advertise_urls_dns_suffix",
+    "--initial-cluster": "etcd.advertise_urls_dns_suffix",
+}
+
+
+def check_member_config(settings: Settings) -> list[str]:
+    """The rendered etcd config through pyetcd's own validation, as the member will load it."""
+    try:
+        with open(settings.config_file, encoding="utf-8") as fh:
+            member = yaml.safe_load(fh)
+        load_config(["--config-file", settings.config_file], {})
+    except ConfigError as exc:
+        owners = dict(_FLAG_PROPERTIES)
+        owners[str(member.get("listen-client-urls"))] = "etcd.client_ip"
+        owners[str(member.get("listen-peer-urls"))] = "etcd.peer_ip"
+        return [f"{_owner(exc.message, owners)}: {exc.message}"]
+    except (OSError, yaml.YAMLError, AttributeError) as exc:
+        return [f"etcd: cannot read the rendered {settings.config_file}: {exc}"]
+    return []
+
+
 def pre_start(settings: Settings) -> None:
     for path in settings.dirs:
         os.makedirs(path, mode=DIR_MODE, exist_ok=True)
     for path in (settings.data_dir, settings.run_dir):
         os.chmod(path, DIR_MODE)
-    problems = check_certs(settings)
+    for spec in settings.certs:
+        os.chmod(spec["key"][1], 0o600)
+    problems = check_member_config(settings) + check_certs(settings)
     if problems:
         for line in problems:
             print(line, file=sys.stderr)
-        raise LifecycleError(f"{len(problems)} certificate problem(s): fix the properties above")
-    _log("directories ready, certificates checked")
+        raise LifecycleError(f"{len(problems)} problem(s) in the manifest properties above")
+    _log("directories ready, configuration and certificates checked")
 
 
 # -- start ------------------------------------------------------------------------------------
@@ -308,8 +348,34 @@ def start(settings: Settings, sleep: Callable[[float], None] = time.sleep) -> No
             sleep(RETRY_INTERVAL)
             continue
         path = write_member_config(settings, action)
+        if settings.diagnostics_seconds > 0 and os.fork() == 0:
+            try:
+                diagnose(settings, client)
+            finally:
+                os._exit(0)
         argv = [sys.executable, "-m", "pyetcd", "--config-file", path]
         os.execv(sys.executable, argv)
+
+
+def diagnose(settings: Settings, client: Client) -> None:
+    """etcd-release's network diagnostics: every 3 s for a while after a start, what this
+    instance sees of its peers (member lists, versions), in network_diagnostics.log."""
+    deadline = time.monotonic() + settings.diagnostics_seconds
+    path = os.path.join(settings.log_dir, "network_diagnostics.log")
+    with open(path, "a", encoding="utf-8") as log:
+        while time.monotonic() < deadline:
+            stamp = dt.datetime.now().isoformat(timespec="milliseconds")
+            for peer in settings.peers:
+                try:
+                    version = client.call("GET", f"{peer.client_url}/version")
+                except (OSError, ssl.SSLError) as exc:
+                    version = (0, str(exc))
+                members = client.members(peer.client_url)
+                seen = [f"{m.name or '(unstarted)'}={','.join(m.peer_urls)}" for m in members or ()]
+                log.write(f"{stamp} {peer.name} {peer.client_url} version={version} "
+                          f"members={seen if members is not None else 'no answer'}\n")  # fmt: skip
+            log.flush()
+            time.sleep(DIAGNOSTICS_INTERVAL)
 
 
 # -- post-start -------------------------------------------------------------------------------
