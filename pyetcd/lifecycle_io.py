@@ -49,9 +49,10 @@ from tls.checks import check_client_material, check_server_material
 
 PROG = "pyetcd-lifecycle"
 REQUEST_TIMEOUT = 2.0
-RETRY_INTERVAL = 2.0
+RETRY_INTERVAL = 1.0
 HAND_OFF_TIMEOUT = 10.0
 DIAGNOSTICS_INTERVAL = 3.0
+POST_START_POLL = 0.25
 DIR_MODE = 0o700
 
 
@@ -419,7 +420,7 @@ def post_start(
                               {"peerURLs": [settings.me.peer_url]})  # fmt: skip
             except LifecycleError as exc:
                 reason = str(exc)
-        sleep(1.0)
+        sleep(POST_START_POLL)
     raise LifecycleError(
         f"{settings.me.name} did not become a healthy member within "
         f"{settings.post_start_timeout:g}s (etcd.post_start_timeout_in_seconds): {reason}; "

@@ -1,0 +1,90 @@
+"""A real deploy from the rendered templates: 3 instances (canary first, then one at a time),
+a rolling update of all three, and scaling, each instance on its own loopback address in a
+network namespace with its own /var/vcap. Keys written before are read back after."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.release.bosh import RELEASE, RUBY, group
+from tests.release.deploy import Deployment, Netns, can_namespace
+
+WHY_NOT = can_namespace() or ("needs ruby" if RUBY is None else None)
+pytestmark = [
+    pytest.mark.skipif(WHY_NOT is not None, reason=f"NOT RUN: the deploy tier {WHY_NOT}"),
+    pytest.mark.timeout(240),
+]
+ADDRESSES = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+
+
+def _manifest_properties() -> dict[str, Any]:
+    """The bosh-lite manifest's etcd properties, with short diagnostics for the test."""
+    manifest = yaml.safe_load((RELEASE / "manifests/pyetcd.yml").read_text())
+    (ig,) = manifest["instance_groups"]
+    (job,) = [j for j in ig["jobs"] if j["name"] == "etcd"]
+    props = job["properties"]
+    props["etcd"].update(
+        network_diagnostics_duration_in_seconds=2, post_start_timeout_in_seconds=60
+    )
+    return props
+
+
+@pytest.fixture
+def deployment(tmp_path: Path) -> Iterator[Deployment]:
+    with Netns() as netns:
+        deployment = Deployment(netns, tmp_path, _manifest_properties())
+        try:
+            yield deployment
+        finally:
+            deployment.stop_all()
+
+
+def _members(deployment: Deployment, index: int = 0) -> list[str]:
+    body = deployment.vms[index].client("GET", "/v2/members")
+    return sorted(m["name"] for m in body["members"])
+
+
+def _value(deployment: Deployment, index: int, key: str) -> str:
+    body = deployment.vms[index].client("GET", f"/v2/keys/{key}?quorum=true")
+    return body["node"]["value"]
+
+
+def test_deploy_three_then_rolling_update_keeps_data(deployment: Deployment) -> None:
+    instances = group("etcd", ADDRESSES)
+    deployment.deploy(instances)
+    assert _members(deployment) == ["etcd-0", "etcd-1", "etcd-2"]
+    deployment.vms[0].client("PUT", "/v2/keys/before", "value=kept")
+    ids = {m["name"]: m["id"] for m in deployment.vms[1].client("GET", "/v2/members")["members"]}
+
+    deployment.properties["etcd"]["heartbeat_interval_in_milliseconds"] = 51  # as EATS does
+    for index, instance in enumerate(instances):
+        vm = deployment.vm(instance)
+        assert deployment.drain_and_stop(vm, persistent_disk=1024) == "0"
+        other = (index + 1) % 3
+        deployment.vms[other].client("PUT", f"/v2/keys/during-{index}", "value=v")
+        deployment.create(vm, instances)
+
+    after = {m["name"]: m["id"] for m in deployment.vms[2].client("GET", "/v2/members")["members"]}
+    assert after == ids, "a rolling update must keep every member (no leave, no re-add)"
+    for index in range(3):
+        assert _value(deployment, index, "before") == "kept"
+        for written in range(3):
+            assert _value(deployment, index, f"during-{written}") == "v"
+    log = (deployment.vms[0].root / "sys/log/etcd/network_diagnostics.log").read_text()
+    assert "etcd-1" in log
+
+
+def test_scale_down_leaves_and_up_rejoins(deployment: Deployment) -> None:
+    instances = group("etcd", ADDRESSES)
+    deployment.deploy(instances)
+    deployment.vms[0].client("PUT", "/v2/keys/k", "value=1")
+    assert deployment.delete(2) == "0"
+    assert _members(deployment) == ["etcd-0", "etcd-1"]
+    deployment.deploy(instances)  # scale up again: a fresh disk for etcd-2, it joins
+    assert _members(deployment, 2) == ["etcd-0", "etcd-1", "etcd-2"]
+    assert _value(deployment, 2, "k") == "1"
