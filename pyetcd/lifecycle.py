@@ -42,13 +42,15 @@ class StartKind(Enum):
 
 @dataclass(frozen=True, slots=True)
 class StartObservation:
-    """`members` is the member list from the first linked member that answered, or None."""
+    """`members` is the member list from the first linked member that answered, or None;
+    `foreign` names a member that answered but does not speak pyetcd's peer protocol."""
 
     me: Self
     has_data: bool
     members: tuple[Member, ...] | None
     bootstrap: bool
     first_deploy: bool
+    foreign: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +76,13 @@ def decide_start(obs: StartObservation) -> StartAction:
             StartKind.RESTART,
             "the data dir holds a member: restarting it as it is (no member add, no wipe)",
             ((me.name, me.peer_url),),
+        )
+    if obs.members is not None and obs.foreign:
+        return StartAction(
+            StartKind.WAIT,
+            f"linked member {obs.foreign} does not speak pyetcd's peer protocol (an etcd-release "
+            "member?): adding this member there would add one that never starts and cost that "
+            "cluster its quorum; migrate as release/README.md says",
         )
     if obs.members is not None:
         return _join(me, obs.members)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import http.client
 import json
 import os
 import signal
@@ -26,7 +27,7 @@ from typing import Any, NoReturn
 
 import yaml
 
-from pyetcd.config import load_config
+from pyetcd.config import Config, load_config
 from pyetcd.flags import ConfigError
 from pyetcd.lifecycle import (
     DrainObservation,
@@ -42,6 +43,7 @@ from pyetcd.lifecycle import (
     decide_start,
     deleting,
 )
+from pyetcd.tlsconfig import TLSConfigError, TLSSettings, build_tls
 from raft.aio.fs import OsFS
 from raft.aio.recovery import member_dirs
 from raft.aio.wal import WAL
@@ -293,13 +295,42 @@ def _dns_up(host: str) -> bool:
     return True
 
 
+def _answers_http(url: str, tls: ssl.SSLContext | None) -> bool:
+    """Whether a peer URL answers an HTTP request, as etcd's peer listener does (pyetcd's speaks
+    its own framed protocol and hangs up)."""
+    request = urllib.request.Request(f"{url}/version")
+    try:
+        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT, context=tls):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (OSError, ssl.SSLError, http.client.HTTPException):
+        return False
+
+
+def foreign_member(settings: Settings, members: Sequence[Member]) -> str:
+    """The first started member whose peer URL speaks etcd's HTTP peer protocol (real etcd, as
+    in etcd-release) rather than pyetcd's, as `name (url)`; empty when there is none."""
+    config = load_config(["--config-file", settings.config_file], {})
+    assert isinstance(config, Config)
+    tls = build_tls(TLSSettings.from_config(config)).peer_client_ssl()
+    for member in members:
+        for url in member.peer_urls if member.name else ():
+            if _answers_http(url, tls):
+                return f"{member.name} ({url})"
+    return ""
+
+
 def observe_start(settings: Settings, client: Client) -> StartObservation:
+    has_data = _has_data(settings.data_dir)
+    members = _first_answer(client, _peer_client_urls(settings))
     return StartObservation(
         me=settings.me,
-        has_data=_has_data(settings.data_dir),
-        members=_first_answer(client, _peer_client_urls(settings)),
+        has_data=has_data,
+        members=members,
         bootstrap=settings.bootstrap,
         first_deploy=not os.path.exists(settings.marker),
+        foreign=foreign_member(settings, members) if members and not has_data else "",
     )
 
 
@@ -495,6 +526,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except (OSError, ssl.SSLError) as exc:
         print(f"{PROG} {args.step}: {exc}", file=sys.stderr)
+        return 1
+    except TLSConfigError as exc:
+        print(f"{PROG} {args.step}: {'; '.join(exc.problems)}", file=sys.stderr)
         return 1
     return 0
 

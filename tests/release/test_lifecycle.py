@@ -27,8 +27,8 @@ MINE = Member("a1", "etcd-1", (ME.peer_url,), ("http://10.0.0.2:4001",))
 PENDING = Member("a1", "", (ME.peer_url,))
 
 
-def _start(has_data=False, members=None, bootstrap=False, first=True):
-    return decide_start(StartObservation(ME, has_data, members, bootstrap, first))
+def _start(has_data=False, members=None, bootstrap=False, first=True, foreign=""):
+    return decide_start(StartObservation(ME, has_data, members, bootstrap, first, foreign))
 
 
 # (situation, observation, kind, add_self, removed, initial cluster names)
@@ -53,6 +53,10 @@ START_TABLE = [
      StartKind.WAIT, False, (), []),
     ("no data, nobody, not bootstrap, later deploy", _start(False, None, False, False),
      StartKind.WAIT, False, (), []),
+    ("no data, an etcd-release member answers", _start(False, (M0,), foreign="etcd-0"),
+     StartKind.WAIT, False, (), []),
+    ("data, an etcd-release member answers", _start(True, (M0,), foreign="etcd-0"),
+     StartKind.RESTART, False, (), ["etcd-1"]),
 ]  # fmt: skip
 
 

@@ -1,0 +1,52 @@
+"""The lifecycle's observations against real processes: a real etcd (what etcd-release runs)
+is recognised as not a pyetcd member before this member would add itself to its cluster."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from pyetcd.lifecycle import Member, Self
+from pyetcd.lifecycle_io import Client, Settings, foreign_member
+from tests.procs import running_member
+
+
+def _settings(tmp_path: Path) -> Settings:
+    config = tmp_path / "etcd.yml"
+    config.write_text(
+        "name: etcd-1\nlisten-client-urls: http://127.0.0.1:1\n"
+        "advertise-client-urls: http://127.0.0.1:1\nlisten-peer-urls: http://127.0.0.1:2\n"
+        "initial-advertise-peer-urls: http://127.0.0.1:2\n"
+    )
+    return Settings(
+        me=Self("etcd-1", "http://127.0.0.1:2"), client_url="http://127.0.0.1:1",
+        bootstrap=False, peers=(), data_dir=str(tmp_path / "d"), marker=str(tmp_path / "m"),
+        config_file=str(config), run_dir=str(tmp_path), log_dir=str(tmp_path), dirs=(),
+        post_start_timeout=1, diagnostics_seconds=0, dns_health_check_host="", client_tls=None,
+        certs=(),
+    )  # fmt: skip
+
+
+def _answer(client_url: str) -> tuple[Member, ...]:
+    members = Client(None).members(client_url)
+    assert members
+    return members
+
+
+@pytest.mark.skipif(shutil.which("etcd") is None, reason="NOT RUN: real etcd missing")
+def test_real_etcd_is_foreign(tmp_path: Path) -> None:
+    with running_member("etcd") as etcd:
+        found = foreign_member(_settings(tmp_path), _answer(etcd.client_url))
+    assert found == f"n1 ({etcd.peer_url})"
+
+
+def test_pyetcd_is_not_foreign(tmp_path: Path) -> None:
+    with running_member("pyetcd") as member:
+        assert foreign_member(_settings(tmp_path), _answer(member.client_url)) == ""
+
+
+def test_unreachable_peer_is_not_called_foreign(tmp_path: Path) -> None:
+    gone = (Member("x", "etcd-0", ("http://127.0.0.1:9",)),)
+    assert foreign_member(_settings(tmp_path), gone) == ""
