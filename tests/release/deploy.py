@@ -100,16 +100,24 @@ class Vm:
         return "\n".join(parts)
 
     def client(self, method: str, path: str, data: str = "") -> dict[str, Any]:
-        """One v2 request to this instance's client URL, from inside the namespace."""
+        """One v2 request to this instance's client URL from inside the namespace, with the
+        rendered client certificate when the member serves https."""
         code = (
-            "import json,sys,urllib.request as u;"
+            "import json,ssl,sys,urllib.request as u;"
+            "c=None\n"
+            "if sys.argv[4]:\n"
+            " c=ssl.create_default_context(cafile=sys.argv[4]+'/server-ca.crt');"
+            "c.load_cert_chain(sys.argv[4]+'/client.crt',sys.argv[4]+'/client.key')\n"
             "r=u.Request(sys.argv[1],data=sys.argv[3].encode() or None,method=sys.argv[2]);"
             "r.add_header('Content-Type','application/x-www-form-urlencoded');"
-            "print(u.urlopen(r,timeout=10).read().decode())"
+            "print(u.urlopen(r,timeout=10,context=c).read().decode())"
         )
-        url = f"http://{self.instance.address}:4001{path}"
+        certs = self.root / "jobs/etcd/config/certs"
+        tls = (certs / "client.crt").exists() and (certs / "client.crt").stat().st_size > 0
+        url = f"{'https' if tls else 'http'}://{self.instance.address}:4001{path}"
+        argv = [sys.executable, "-c", code, url, method, data, str(certs) if tls else ""]
         done = subprocess.run(
-            ["ip", "netns", "exec", self.netns.name, sys.executable, "-c", code, url, method, data],
+            ["ip", "netns", "exec", self.netns.name, *argv],
             capture_output=True, text=True, timeout=30, check=False,
         )  # fmt: skip
         if done.returncode != 0:

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.release.bosh import RELEASE, RUBY, group
+from tests.release.bosh import RUBY, group, job_properties, manifest
 from tests.release.deploy import Deployment, Netns, can_namespace
+from tls import certtool
 
 WHY_NOT = can_namespace() or ("needs ruby" if RUBY is None else None)
 pytestmark = [
@@ -22,22 +23,29 @@ pytestmark = [
 ADDRESSES = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
 
 
-def _manifest_properties() -> dict[str, Any]:
-    """The bosh-lite manifest's etcd properties, with short diagnostics for the test."""
-    manifest = yaml.safe_load((RELEASE / "manifests/pyetcd.yml").read_text())
-    (ig,) = manifest["instance_groups"]
-    (job,) = [j for j in ig["jobs"] if j["name"] == "etcd"]
-    props = job["properties"]
+def _properties(doc: dict[str, Any]) -> dict[str, Any]:
+    """The manifest's etcd properties, with short diagnostics for the test."""
+    props = job_properties(doc)
     props["etcd"].update(
         network_diagnostics_duration_in_seconds=2, post_start_timeout_in_seconds=60
     )
     return props
 
 
-@pytest.fixture
-def deployment(tmp_path: Path) -> Iterator[Deployment]:
+def _tls_manifest(tmp_path: Path) -> dict[str, Any]:
+    """operations/tls.yml with the vars file `pyetcd-certs bosh-vars` writes (addresses as
+    SANs: TLS without DNS names)."""
+    path = tmp_path / "etcd-tls-vars.yml"
+    argv = ["bosh-vars", "--output", str(path), "--ip", ",".join(ADDRESSES), "--key-type", "ecdsa"]
+    assert certtool.main(argv) == 0
+    return manifest("tls.yml", variables=yaml.safe_load(path.read_text()))
+
+
+@pytest.fixture(params=["plain", "tls"])
+def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
+    doc = manifest() if request.param == "plain" else _tls_manifest(tmp_path)
     with Netns() as netns:
-        deployment = Deployment(netns, tmp_path, _manifest_properties())
+        deployment = Deployment(netns, tmp_path, _properties(doc))
         try:
             yield deployment
         finally:
@@ -79,6 +87,7 @@ def test_deploy_three_then_rolling_update_keeps_data(deployment: Deployment) -> 
     assert "etcd-1" in log
 
 
+@pytest.mark.parametrize("deployment", ["tls"], indirect=True)
 def test_scale_down_leaves_and_up_rejoins(deployment: Deployment) -> None:
     instances = group("etcd", ADDRESSES)
     deployment.deploy(instances)
