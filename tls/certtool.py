@@ -17,7 +17,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
-import yaml
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
 
@@ -250,16 +249,9 @@ def bosh_tls_values(
     return {name: values[name] for name in BOSH_PROPERTIES}
 
 
-class _PemDumper(yaml.SafeDumper):
-    """PEM blocks as YAML literal blocks, as operators paste them into manifests."""
-
-
-def _literal(dumper: yaml.SafeDumper, text: str) -> yaml.ScalarNode:
-    style = "|" if "\n" in text else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", text, style=style)
-
-
-_PemDumper.add_representer(str, _literal)
+def _block(value: str, indent: str) -> str:
+    """A PEM text as a YAML literal block (tls/ stays free of a YAML library)."""
+    return "|\n" + "".join(f"{indent}{line}\n" for line in value.splitlines())
 
 
 def cmd_bosh_vars(args: argparse.Namespace) -> int:
@@ -273,14 +265,13 @@ def cmd_bosh_vars(args: argparse.Namespace) -> int:
         parse_lifetime(args.expires),
     )
     if args.format == "vars":
-        document: object = {f"etcd_{name}": value for name, value in values.items()}
+        text = "".join(f"etcd_{name}: {_block(value, '  ')}" for name, value in values.items())
     else:
         base = f"/instance_groups/name={args.instance_group}/jobs/name=etcd/properties/etcd"
-        document = [
-            {"type": "replace", "path": f"{base}/{name}?", "value": value}
+        text = "".join(
+            f"- type: replace\n  path: {base}/{name}?\n  value: {_block(value, '    ')}"
             for name, value in values.items()
-        ]
-    text = yaml.dump(document, Dumper=_PemDumper, sort_keys=False, default_flow_style=False)
+        )
     _write_all([_Output(Path(args.output), text.encode(), secret=True)])
     return 0
 

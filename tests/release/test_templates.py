@@ -15,7 +15,17 @@ import yaml
 
 from pyetcd.config import Config, load_config
 from pyetcd.lifecycle_io import Settings, check_certs, check_member_config
-from tests.release.bosh import RUBY, RenderError, context, group, render
+from tests.release.bosh import (
+    RELEASE,
+    RUBY,
+    RenderError,
+    context,
+    group,
+    job_properties,
+    manifest,
+    render,
+)
+from tls import certtool
 from tls.authority import KeySpec
 from tls.certtool import bosh_tls_values
 
@@ -251,3 +261,31 @@ def test_prestart_refusals_name_the_property(
 def test_lifecycle_json_is_json(tmp_path: Path) -> None:
     out = _render(tmp_path, _plain(machines=["10.0.0.9"]))
     assert json.loads((out / "config/lifecycle.json").read_text())["peers"]
+
+
+@pytest.mark.parametrize("fmt", ["vars", "ops"])
+def test_bosh_vars_command_writes_every_tls_property(tmp_path: Path, fmt: str) -> None:
+    path = tmp_path / "out.yml"
+    argv = ["bosh-vars", "--format", fmt, "--output", str(path), "--key-type", "ecdsa"]
+    assert certtool.main(argv) == 0
+    assert path.stat().st_mode & 0o077 == 0, "keys inside: the file is the operator's only"
+    document = yaml.safe_load(path.read_text())
+    if fmt == "vars":
+        values = {name.removeprefix("etcd_"): value for name, value in document.items()}
+    else:
+        values = {op["path"].split("/")[-1].rstrip("?"): op["value"] for op in document}
+        assert {op["type"] for op in document} == {"replace"}
+    assert list(values) == list(certtool.BOSH_PROPERTIES)
+    assert all(v.startswith("-----BEGIN ") for v in values.values())
+    assert certtool.main(argv) == 1, "an existing file is never overwritten"
+
+
+def test_tls_ops_file_uses_the_vars_the_command_writes(tmp_path: Path) -> None:
+    ops = yaml.safe_load((RELEASE / "manifests/operations/tls.yml").read_text())
+    used = {op["value"][2:-2] for op in ops if str(op["value"]).startswith("((")}
+    assert used == {f"etcd_{name}" for name in certtool.BOSH_PROPERTIES}
+    for name in ("single-instance.yml", "five-instances.yml", "rename-instance-group.yml",
+                 "tls-dns-names.yml"):  # fmt: skip
+        doc = manifest("tls.yml", name, variables=dict.fromkeys(used, "x"))
+        group_name = "new_etcd" if name.startswith("rename") else "etcd"
+        assert job_properties(doc, group_name)["etcd"]["require_ssl"] is True
