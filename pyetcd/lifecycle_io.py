@@ -14,6 +14,7 @@ import datetime as dt
 import http.client
 import json
 import os
+import pwd
 import signal
 import socket
 import ssl
@@ -56,6 +57,7 @@ HAND_OFF_TIMEOUT = 10.0
 DIAGNOSTICS_INTERVAL = 3.0
 POST_START_POLL = 0.25
 DIR_MODE = 0o700
+VCAP = "vcap"
 
 
 class LifecycleError(Exception):
@@ -264,13 +266,27 @@ def check_member_config(settings: Settings) -> list[str]:
     return []
 
 
+def _vcap() -> tuple[int, int] | None:
+    """bpm runs the member as vcap: what it writes and reads must be vcap's (None off a VM)."""
+    try:
+        user = pwd.getpwnam(VCAP)
+    except KeyError:
+        return None
+    return user.pw_uid, user.pw_gid
+
+
 def pre_start(settings: Settings) -> None:
+    owner = _vcap()
     for path in settings.dirs:
         os.makedirs(path, mode=DIR_MODE, exist_ok=True)
+        if owner is not None:
+            os.chown(path, *owner)
     for path in (settings.data_dir, settings.run_dir):
         os.chmod(path, DIR_MODE)
     for spec in settings.certs:
         os.chmod(spec["key"][1], 0o600)
+        if owner is not None:
+            os.chown(spec["key"][1], *owner)
     problems = check_member_config(settings) + check_certs(settings)
     if problems:
         for line in problems:
