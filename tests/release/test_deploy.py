@@ -4,6 +4,7 @@ network namespace with its own /var/vcap. Keys written before are read back afte
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 import yaml
 
 from tests.release.bosh import RUBY, group, job_properties, manifest
-from tests.release.deploy import Deployment, Netns, can_namespace
+from tests.release.deploy import Deployment, Netns, StepFailed, can_namespace
 from tls import certtool
 
 WHY_NOT = can_namespace() or ("needs ruby" if RUBY is None else None)
@@ -41,8 +42,9 @@ def _tls_manifest(tmp_path: Path) -> dict[str, Any]:
     return manifest("tls.yml", variables=yaml.safe_load(path.read_text()))
 
 
-@pytest.fixture(params=["plain", "tls"])
+@pytest.fixture
 def deployment(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Deployment]:
+    """`plain`: manifests/pyetcd.yml; `tls`: with operations/tls.yml and its vars."""
     doc = manifest() if request.param == "plain" else _tls_manifest(tmp_path)
     with Netns() as netns:
         deployment = Deployment(netns, tmp_path, _properties(doc))
@@ -62,6 +64,7 @@ def _value(deployment: Deployment, index: int, key: str) -> str:
     return body["node"]["value"]
 
 
+@pytest.mark.parametrize("deployment", ["plain"], indirect=True)
 def test_deploy_three_then_rolling_update_keeps_data(deployment: Deployment) -> None:
     instances = group("etcd", ADDRESSES)
     deployment.deploy(instances)
@@ -85,6 +88,15 @@ def test_deploy_three_then_rolling_update_keeps_data(deployment: Deployment) -> 
             assert _value(deployment, index, f"during-{written}") == "v"
     log = (deployment.vms[0].root / "sys/log/etcd/network_diagnostics.log").read_text()
     assert "etcd-1" in log
+    drains = [
+        (vm.root / "sys/log/etcd/drain.stderr.log").read_text() for vm in deployment.vms.values()
+    ]
+    daemons = [
+        (vm.root / "sys/log/etcd/etcd.stderr.log").read_text() for vm in deployment.vms.values()
+    ]
+    assert any("handing leadership off" in log for log in drains), "some drain met the leader"
+    assert any("leadership transferred from" in log for log in daemons)
+    assert not any("removed member" in log for log in drains)
 
 
 @pytest.mark.parametrize("deployment", ["tls"], indirect=True)
@@ -97,3 +109,29 @@ def test_scale_down_leaves_and_up_rejoins(deployment: Deployment) -> None:
     deployment.deploy(instances)  # scale up again: a fresh disk for etcd-2, it joins
     assert _members(deployment, 2) == ["etcd-0", "etcd-1", "etcd-2"]
     assert _value(deployment, 2, "k") == "1"
+
+
+@pytest.mark.parametrize("deployment", ["plain"], indirect=True)
+def test_lost_data_and_nobody_answering_never_founds(deployment: Deployment) -> None:
+    """The bootstrap instance that lost its data while its peers are unreachable waits (and
+    post-start fails) instead of founding a second cluster; wiping the whole store on purpose,
+    etcd-release's recovery recipe, still rebuilds the cluster."""
+    (instance,) = group("etcd", ADDRESSES[:1])
+    deployment.deploy([instance])
+    vm = deployment.vms[0]
+    vm.client("PUT", "/v2/keys/k", "value=1")
+    assert deployment.drain_and_stop(vm, persistent_disk=1024) == "0"
+    shutil.rmtree(vm.root / "store/etcd/member")
+    deployment.properties["etcd"]["post_start_timeout_in_seconds"] = 4
+    with pytest.raises(StepFailed, match="did not become a healthy member within 4s"):
+        deployment.create(vm, [instance])
+    log = (vm.root / "sys/log/etcd/etcd.stderr.log").read_text()
+    assert "this disk has hosted a member before" in log
+    before, after = log.split("this disk has hosted a member before", 1)
+    assert "lifecycle: found:" in before, "the first deploy founded the cluster"
+    assert "lifecycle: found:" not in after and "(founding it)" not in after
+    vm.step("/var/vcap/jobs/bpm/bin/bpm", "stop", "etcd")
+    for path in (vm.root / "store/etcd").iterdir():  # rm -rf /var/vcap/store/etcd/*
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
+    deployment.create(vm, [instance])
+    assert vm.client("GET", "/v2/members")["members"][0]["name"] == "etcd-0"

@@ -9,11 +9,13 @@ from pathlib import Path
 import pytest
 
 from pyetcd.lifecycle import Member, Self
-from pyetcd.lifecycle_io import Client, Settings, foreign_member
+from pyetcd.lifecycle_io import Client, Settings, drain, foreign_member, post_start
 from tests.procs import running_member
 
 
-def _settings(tmp_path: Path) -> Settings:
+def _settings(
+    tmp_path: Path, client_url: str = "http://127.0.0.1:1", peer_url: str = "http://127.0.0.1:2"
+) -> Settings:
     config = tmp_path / "etcd.yml"
     config.write_text(
         "name: etcd-1\nlisten-client-urls: http://127.0.0.1:1\n"
@@ -21,7 +23,7 @@ def _settings(tmp_path: Path) -> Settings:
         "initial-advertise-peer-urls: http://127.0.0.1:2\n"
     )
     return Settings(
-        me=Self("etcd-1", "http://127.0.0.1:2"), client_url="http://127.0.0.1:1",
+        me=Self("etcd-1", peer_url), client_url=client_url,
         bootstrap=False, peers=(), data_dir=str(tmp_path / "d"), marker=str(tmp_path / "m"),
         config_file=str(config), run_dir=str(tmp_path), log_dir=str(tmp_path), dirs=(),
         post_start_timeout=1, diagnostics_seconds=0, dns_health_check_host="", client_tls=None,
@@ -50,3 +52,25 @@ def test_pyetcd_is_not_foreign(tmp_path: Path) -> None:
 def test_unreachable_peer_is_not_called_foreign(tmp_path: Path) -> None:
     gone = (Member("x", "etcd-0", ("http://127.0.0.1:9",)),)
     assert foreign_member(_settings(tmp_path), gone) == ""
+
+
+def test_post_start_fixes_the_peer_url_and_marks_the_disk(tmp_path: Path) -> None:
+    """A member advertising another peer URL than it should (a rename with DNS names) gets a
+    member update, as cfcr-etcd-release does, and then post-start succeeds."""
+    with running_member("pyetcd", name="etcd-1") as member:
+        wanted = "http://127.0.0.1:17001"
+        settings = _settings(tmp_path, member.client_url, wanted)
+        post_start(settings)
+        (mine,) = _answer(member.client_url)
+        assert mine.peer_urls == (wanted,)
+        assert Path(settings.marker).exists()
+
+
+def test_drain_of_the_last_member_keeps_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with running_member("pyetcd", name="etcd-1") as member:
+        settings = _settings(tmp_path, member.client_url, member.peer_url)
+        drain(settings, member.proc.pid, '{"persistent_disk": 0}')
+        assert capsys.readouterr().out == "0\n"
+        assert len(_answer(member.client_url)) == 1
