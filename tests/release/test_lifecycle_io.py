@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pyetcd.lifecycle import Member, Self
-from pyetcd.lifecycle_io import Client, Settings, drain, foreign_member, post_start
+from pyetcd.lifecycle_io import Client, Settings, drain, foreign_member, main, post_start
 from tests.procs import running_member
 
 
@@ -74,3 +74,12 @@ def test_drain_of_the_last_member_keeps_it(
         drain(settings, member.proc.pid, '{"persistent_disk": 0}')
         assert capsys.readouterr().out == "0\n"
         assert len(_answer(member.client_url)) == 1
+
+
+def test_cli_failures_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["pre-start", str(tmp_path / "missing.json")]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("pyetcd-lifecycle pre-start: cannot read ") and err.count("\n") == 1
+    (tmp_path / "bad.json").write_text("{}")
+    assert main(["post-start", str(tmp_path / "bad.json")]) == 1
+    assert "not a lifecycle file" in capsys.readouterr().err
