@@ -56,6 +56,7 @@ RETRY_INTERVAL = 1.0
 HAND_OFF_TIMEOUT = 10.0
 DIAGNOSTICS_INTERVAL = 3.0
 POST_START_POLL = 0.25
+REPEAT_LOG_INTERVAL = 30.0
 DIR_MODE = 0o700
 VCAP = "vcap"
 
@@ -163,11 +164,14 @@ class Client:
             return None
         if status != 200 or not isinstance(body, dict):
             return None
-        return tuple(
-            Member(m["id"], m.get("name", ""), tuple(m.get("peerURLs") or ()),
-                   tuple(m.get("clientURLs") or ()))
-            for m in body.get("members") or ()
-        )  # fmt: skip
+        try:
+            return tuple(
+                Member(str(m["id"]), str(m.get("name", "")), tuple(m.get("peerURLs") or ()),
+                       tuple(m.get("clientURLs") or ()))
+                for m in body.get("members") or ()
+            )  # fmt: skip
+        except (KeyError, TypeError, AttributeError):
+            return None  # not etcd's member list: as good as no answer
 
     def healthy(self, client_url: str) -> bool:
         try:
@@ -378,6 +382,7 @@ def start(settings: Settings, sleep: Callable[[float], None] = time.sleep) -> No
     """Decide, act, then become the member (exec); waits as long as BOSH lets it."""
     client = Client(settings.client_tls)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    said, said_at = "", 0.0
     while True:
         host = settings.dns_health_check_host
         if host and not _dns_up(host):
@@ -385,7 +390,10 @@ def start(settings: Settings, sleep: Callable[[float], None] = time.sleep) -> No
             sleep(RETRY_INTERVAL)
             continue
         action = decide_start(observe_start(settings, client))
-        _log(f"{action.kind.value}: {action.reason}")
+        line = f"{action.kind.value}: {action.reason}"
+        if line != said or time.monotonic() - said_at > REPEAT_LOG_INTERVAL:
+            _log(line)  # a wait repeats its line only now and then
+            said, said_at = line, time.monotonic()
         if action.kind is StartKind.WAIT:
             sleep(RETRY_INTERVAL)
             continue
