@@ -137,7 +137,8 @@ class Deployment:
     def vm(self, instance: Instance) -> Vm:
         vm = self.vms.get(instance.index)
         if vm is None:
-            vm = Vm(self.netns, instance, self.base / f"{instance.group}-{instance.index}")
+            # keyed by index: a renamed group (migrated_from) keeps its VMs and disks
+            vm = Vm(self.netns, instance, self.base / f"vm-{instance.index}")
             vm.prepare()
             self.vms[instance.index] = vm
         vm.instance = instance

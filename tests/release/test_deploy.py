@@ -100,14 +100,19 @@ def test_deploy_three_then_rolling_update_keeps_data(deployment: Deployment) -> 
 
 
 @pytest.mark.parametrize("deployment", ["tls"], indirect=True)
-def test_scale_down_leaves_and_up_rejoins(deployment: Deployment) -> None:
-    instances = group("etcd", ADDRESSES)
-    deployment.deploy(instances)
+def test_scale_down_then_up_under_a_new_name(deployment: Deployment) -> None:
+    """3 -> 2 (the deleted instance leaves in its drain), then 2 -> 3 while the group is renamed
+    (migrated_from): the two kept instances restart with their data and member ids under their
+    new names, the new one joins."""
+    deployment.deploy(group("etcd", ADDRESSES))
     deployment.vms[0].client("PUT", "/v2/keys/k", "value=1")
     assert deployment.delete(2) == "0"
-    assert _members(deployment) == ["etcd-0", "etcd-1"]
-    deployment.deploy(instances)  # scale up again: a fresh disk for etcd-2, it joins
-    assert _members(deployment, 2) == ["etcd-0", "etcd-1", "etcd-2"]
+    kept = {m["name"]: m["id"] for m in deployment.vms[0].client("GET", "/v2/members")["members"]}
+    assert sorted(kept) == ["etcd-0", "etcd-1"]
+    deployment.deploy(group("new_etcd", ADDRESSES))
+    after = {m["name"]: m["id"] for m in deployment.vms[2].client("GET", "/v2/members")["members"]}
+    assert sorted(after) == ["new-etcd-0", "new-etcd-1", "new-etcd-2"]
+    assert after["new-etcd-0"] == kept["etcd-0"] and after["new-etcd-1"] == kept["etcd-1"]
     assert _value(deployment, 2, "k") == "1"
 
 
