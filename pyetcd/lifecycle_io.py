@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import http.client
 import json
 import os
 import pwd
@@ -20,8 +19,6 @@ import socket
 import ssl
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -29,7 +26,6 @@ from typing import Any, NoReturn
 import yaml
 
 from pyetcd.config import Config, load_config
-from pyetcd.flags import ConfigError
 from pyetcd.lifecycle import (
     DrainObservation,
     Member,
@@ -44,14 +40,19 @@ from pyetcd.lifecycle import (
     decide_start,
     deleting,
 )
+from pyetcd.lifecycle_checks import check_certs, check_member_config
+from pyetcd.lifecycle_client import (
+    Client,
+    LifecycleError,
+    answers_http,
+    first_answer,
+)
 from pyetcd.tlsconfig import TLSConfigError, TLSSettings, build_tls
 from raft.aio.fs import OsFS
 from raft.aio.recovery import member_dirs
 from raft.aio.wal import WAL
-from tls.checks import check_client_material, check_server_material
 
 PROG = "pyetcd-lifecycle"
-REQUEST_TIMEOUT = 2.0
 RETRY_INTERVAL = 1.0
 HAND_OFF_TIMEOUT = 10.0
 DIAGNOSTICS_INTERVAL = 3.0
@@ -59,10 +60,6 @@ POST_START_POLL = 0.25
 REPEAT_LOG_INTERVAL = 30.0
 DIR_MODE = 0o700
 VCAP = "vcap"
-
-
-class LifecycleError(Exception):
-    """One line for stderr; the step fails."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,145 +126,8 @@ def _log(message: str) -> None:
     print(f"{stamp} I | lifecycle: {message}", file=sys.stderr, flush=True)
 
 
-# -- talking to members ---------------------------------------------------------------------
-
-
-class Client:
-    """Small synchronous v2 client: the lifecycle makes a handful of calls, one at a time."""
-
-    def __init__(self, tls: dict[str, str] | None) -> None:
-        self._ssl: ssl.SSLContext | None = None
-        if tls:
-            self._ssl = ssl.create_default_context(cafile=tls["ca"])
-            self._ssl.load_cert_chain(tls["cert"], tls["key"])
-
-    def call(self, method: str, url: str, body: object = None) -> tuple[int, Any]:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(url, data=data, method=method)
-        if data is not None:
-            request.add_header("Content-Type", "application/json")
-        try:
-            with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT, context=self._ssl) as r:
-                status, raw = r.status, r.read()
-        except urllib.error.HTTPError as exc:
-            status, raw = exc.code, exc.read()
-        try:
-            return status, json.loads(raw) if raw.strip() else None
-        except ValueError:
-            return status, raw.decode("utf-8", "replace")
-
-    def members(self, client_url: str) -> tuple[Member, ...] | None:
-        """The member list one member serves, or None if it does not answer."""
-        try:
-            status, body = self.call("GET", f"{client_url}/v2/members")
-        except (OSError, ssl.SSLError):
-            return None
-        if status != 200 or not isinstance(body, dict):
-            return None
-        try:
-            return tuple(
-                Member(str(m["id"]), str(m.get("name", "")), tuple(m.get("peerURLs") or ()),
-                       tuple(m.get("clientURLs") or ()))
-                for m in body.get("members") or ()
-            )  # fmt: skip
-        except (KeyError, TypeError, AttributeError):
-            return None  # not etcd's member list: as good as no answer
-
-    def healthy(self, client_url: str) -> bool:
-        try:
-            status, body = self.call("GET", f"{client_url}/health")
-        except (OSError, ssl.SSLError):
-            return False
-        return status == 200 and isinstance(body, dict) and body.get("health") == "true"
-
-    def is_leader(self, client_url: str) -> bool | None:
-        try:
-            status, body = self.call("GET", f"{client_url}/v2/stats/self")
-        except (OSError, ssl.SSLError):
-            return None
-        return status == 200 and isinstance(body, dict) and body.get("state") == "StateLeader"
-
-    def change(self, urls: Sequence[str], method: str, path: str, body: object = None) -> None:
-        """A member change through the first member that takes it; raises LifecycleError."""
-        reasons = []
-        for url in urls:
-            try:
-                status, answer = self.call(method, f"{url}{path}", body)
-            except (OSError, ssl.SSLError) as exc:
-                reasons.append(f"{url}: {exc}")
-                continue
-            if status in (200, 201, 204):
-                return
-            reasons.append(f"{url}: {status} {answer}")
-        raise LifecycleError(f"{method} {path} failed: {'; '.join(reasons) or 'no member'}")
-
-
-def _first_answer(client: Client, urls: Sequence[str]) -> tuple[Member, ...] | None:
-    for url in urls:
-        members = client.members(url)
-        if members is not None:
-            return members
-    return None
-
-
 def _peer_client_urls(settings: Settings) -> list[str]:
     return [p.client_url for p in settings.peers if p.peer_url != settings.me.peer_url]
-
-
-# -- pre-start --------------------------------------------------------------------------------
-
-
-def _owner(problem: str, paths: dict[str, str]) -> str:
-    """The manifest property a problem line is about: the first rendered file it names."""
-    hits = [(problem.find(path), prop) for path, prop in paths.items() if path in problem]
-    return min(hits)[1] if hits else "etcd"
-
-
-def check_certs(settings: Settings, now: dt.datetime | None = None) -> list[str]:
-    """`pyetcd-certs check` on every rendered certificate, each line led by its property.
-
-    Each entry of `certs` names its files as [property, rendered path] pairs."""
-    lines = []
-    for spec in settings.certs:
-        (cert_prop, cert), (key_prop, key) = spec["cert"], spec["key"]
-        ca_prop, ca = spec.get("ca") or ("", None)
-        paths = {cert: cert_prop, key: key_prop, **({ca: ca_prop} if ca else {})}
-        if spec["kind"] == "server":
-            problems = check_server_material(
-                cert, key, ca, spec.get("hosts", ()), label=spec["label"], now=now
-            )
-        else:
-            problems = check_client_material(ca, cert, key, label=spec["label"], now=now)
-        lines += [f"{_owner(p, paths)}: {p}" for p in problems]
-    return lines
-
-
-# Where a refusal of the rendered config comes from: flag (or value) -> manifest property.
-_FLAG_PROPERTIES = {
-    "--heartbeat-interval": "etcd.heartbeat_interval_in_milliseconds",
-    "--election-timeout": "etcd.election_timeout_in_milliseconds",
-    "--listen-client-urls": "etcd.client_ip",
-    "--listen-peer-urls": "etcd.peer_ip",
-    "--advertise-client-urls": "etcd.advertise_urls_dns_suffix",
-    "--initial-advertise-peer-urls": "etcd.advertise_urls_dns_suffix",
-    "--initial-cluster": "etcd.advertise_urls_dns_suffix",
-}
-
-
-def check_member_config(settings: Settings) -> list[str]:
-    """The rendered etcd config through pyetcd's own validation, as the member will load it."""
-    try:
-        with open(settings.config_file, encoding="utf-8") as fh:
-            member = yaml.safe_load(fh)
-        load_config(["--config-file", settings.config_file], {})
-    except ConfigError as exc:
-        owners = dict(_FLAG_PROPERTIES)
-        owners[str(member.get("listen-client-urls"))] = "etcd.client_ip"
-        owners[str(member.get("listen-peer-urls"))] = "etcd.peer_ip"
-        return [f"{_owner(exc.message, owners)}: {exc.message}"]
-    except (OSError, yaml.YAMLError, AttributeError) as exc:
-        return [f"etcd: cannot read the rendered {settings.config_file}: {exc}"]
-    return []
 
 
 def _vcap() -> tuple[int, int] | None:
@@ -291,7 +151,7 @@ def pre_start(settings: Settings) -> None:
         os.chmod(spec["key"][1], 0o600)
         if owner is not None:
             os.chown(spec["key"][1], *owner)
-    problems = check_member_config(settings) + check_certs(settings)
+    problems = check_member_config(settings.config_file) + check_certs(settings.certs)
     if problems:
         for line in problems:
             print(line, file=sys.stderr)
@@ -315,19 +175,6 @@ def _dns_up(host: str) -> bool:
     return True
 
 
-def _answers_http(url: str, tls: ssl.SSLContext | None) -> bool:
-    """Whether a peer URL answers an HTTP request, as etcd's peer listener does (pyetcd's speaks
-    its own framed protocol and hangs up)."""
-    request = urllib.request.Request(f"{url}/version")
-    try:
-        with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT, context=tls):
-            return True
-    except urllib.error.HTTPError:
-        return True
-    except (OSError, ssl.SSLError, http.client.HTTPException):
-        return False
-
-
 def foreign_member(settings: Settings, members: Sequence[Member]) -> str:
     """The first started member whose peer URL speaks etcd's HTTP peer protocol (real etcd, as
     in etcd-release) rather than pyetcd's, as `name (url)`; empty when there is none."""
@@ -336,14 +183,14 @@ def foreign_member(settings: Settings, members: Sequence[Member]) -> str:
     tls = build_tls(TLSSettings.from_config(config)).peer_client_ssl()
     for member in members:
         for url in member.peer_urls if member.name else ():
-            if _answers_http(url, tls):
+            if answers_http(url, tls):
                 return f"{member.name} ({url})"
     return ""
 
 
 def observe_start(settings: Settings, client: Client) -> StartObservation:
     has_data = _has_data(settings.data_dir)
-    members = _first_answer(client, _peer_client_urls(settings))
+    members = first_answer(client, _peer_client_urls(settings))
     return StartObservation(
         me=settings.me,
         has_data=has_data,
@@ -506,7 +353,7 @@ def drain(settings: Settings, pid: int | None, next_state: str) -> None:
     own = client.is_leader(settings.client_url) if running else None
     members = client.members(settings.client_url) if running else None
     if members is None:
-        members = _first_answer(client, _peer_client_urls(settings))
+        members = first_answer(client, _peer_client_urls(settings))
     action = decide_drain(
         DrainObservation(settings.me, deleting(next_state), running, bool(own), members)
     )

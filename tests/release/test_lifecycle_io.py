@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from pyetcd.lifecycle import Member, Self
-from pyetcd.lifecycle_io import Client, Settings, drain, foreign_member, main, post_start
+from pyetcd.lifecycle_client import Client
+from pyetcd.lifecycle_io import Settings, drain, foreign_member, main, post_start
 from tests.procs import running_member
 
 

@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from pyetcd.config import Config, load_config
-from pyetcd.lifecycle_io import Settings, check_certs, check_member_config
+from pyetcd.lifecycle_checks import check_certs, check_member_config
+from pyetcd.lifecycle_io import Settings
 from tests.release.bosh import (
     RELEASE,
     RUBY,
@@ -89,7 +90,7 @@ def test_plain_instance(tmp_path: Path) -> None:
     assert not settings.bootstrap and settings.client_tls is None and not settings.certs
     assert [p.peer_url for p in settings.peers] == [f"http://{a}:7001" for a in ADDRESSES]
     assert settings.post_start_timeout == 120 and settings.diagnostics_seconds == 300
-    assert check_member_config(settings) == []
+    assert check_member_config(settings.config_file) == []
 
 
 def test_bpm_monit_and_scripts(tmp_path: Path) -> None:
@@ -136,7 +137,7 @@ def test_tls_with_dns_names(tmp_path: Path, tls_values: dict[str, str]) -> None:
     assert settings.bootstrap and settings.dns_health_check_host == "consul.service.cf.internal"
     assert settings.peers[2].client_url == f"https://etcd-2.{SUFFIX}:4001"
     assert settings.client_tls and settings.client_tls["cert"].endswith("certs/client.crt")
-    assert check_certs(settings) == []
+    assert check_certs(settings.certs) == []
     assert "request" not in (out / "monit").read_text()
 
 
@@ -146,7 +147,7 @@ def test_tls_without_dns_uses_addresses(tmp_path: Path, ip_tls_values: dict[str,
     assert config.advertise_client_urls == ("https://10.244.0.3:4001",)
     settings = Settings.load(str(out / "config/lifecycle.json"))
     assert settings.dns_health_check_host == ""
-    assert check_certs(settings) == []
+    assert check_certs(settings.certs) == []
 
 
 def test_mixed_modes_decide_per_flag(tmp_path: Path, tls_values: dict[str, str]) -> None:
@@ -228,7 +229,7 @@ def _other_ca(values: dict[str, str]) -> dict[str, str]:
 def _prestart_lines(tmp_path: Path, props: dict[str, Any]) -> list[str]:
     out = _render(tmp_path, props)
     settings = Settings.load(str(out / "config/lifecycle.json"))
-    return check_member_config(settings) + check_certs(settings)
+    return check_member_config(settings.config_file) + check_certs(settings.certs)
 
 
 @pytest.mark.parametrize(
