@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import time
 import urllib.request
@@ -113,6 +114,10 @@ def test_refusals_in_etcds_words(tmp_path: Path, text: str, message: str) -> Non
     with pytest.raises(ConfigError) as caught:
         load_config(["--config-file", path], {})
     assert caught.value.message == f"error verifying flags, {message}. See 'pyetcd --help'."
+    if shutil.which("etcd") is not None:  # the literal is still what real etcd prints
+        done = subprocess.run(["etcd", "--config-file", path], capture_output=True, text=True,
+                              timeout=20, check=False, cwd=tmp_path)  # fmt: skip
+        assert done.returncode != 0 and f"error verifying flags, {message}." in done.stderr
 
 
 @pytest.mark.parametrize(

@@ -138,5 +138,6 @@ def test_lost_data_and_nobody_answering_never_founds(deployment: Deployment) -> 
     vm.step("/var/vcap/jobs/bpm/bin/bpm", "stop", "etcd")
     for path in (vm.root / "store/etcd").iterdir():  # rm -rf /var/vcap/store/etcd/*
         shutil.rmtree(path) if path.is_dir() else path.unlink()
+    deployment.properties["etcd"]["post_start_timeout_in_seconds"] = 60
     deployment.create(vm, [instance])
     assert vm.client("GET", "/v2/members")["members"][0]["name"] == "etcd-0"
