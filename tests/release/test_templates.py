@@ -259,9 +259,27 @@ def test_prestart_refusals_name_the_property(
     assert any(line.startswith(f"{property_name}: ") and needle in line for line in lines), lines
 
 
-def test_lifecycle_json_is_json(tmp_path: Path) -> None:
-    out = _render(tmp_path, _plain(machines=["10.0.0.9"]))
-    assert json.loads((out / "config/lifecycle.json").read_text())["peers"]
+def _peers_without_link(tmp_path: Path, props: dict[str, Any]) -> list[dict[str, str]]:
+    (me,) = group("etcd", ADDRESSES[:1])
+    ctx = context(me, [me], props)
+    ctx["links"] = {}
+    out = render(ctx, tmp_path / "jobs" / "etcd")
+    return json.loads((out / "config/lifecycle.json").read_text())["peers"]
+
+
+def test_without_a_link_machines_and_cluster_name_the_peers(
+    tmp_path: Path, tls_values: dict[str, str]
+) -> None:
+    plain = _peers_without_link(tmp_path / "a", _plain(machines=["10.0.0.9"]))
+    assert plain == [{"name": "10.0.0.9", "client_url": "http://10.0.0.9:4001",
+                      "peer_url": "http://10.0.0.9:7001"}]  # fmt: skip
+    cluster = [{"name": "etcd_z1", "instances": 2}]
+    dns = _tls_props(tls_values, advertise_urls_dns_suffix=SUFFIX, cluster=cluster, machines=[])
+    assert [p["client_url"] for p in _peers_without_link(tmp_path / "b", dns)] == [
+        f"https://etcd-z1-0.{SUFFIX}:4001", f"https://etcd-z1-1.{SUFFIX}:4001",
+    ]  # fmt: skip
+    machines = _tls_props(tls_values, advertise_urls_dns_suffix=SUFFIX, machines=["10.0.0.9"])
+    assert _peers_without_link(tmp_path / "c", machines)[0]["client_url"] == "https://10.0.0.9:4001"
 
 
 @pytest.mark.parametrize("fmt", ["vars", "ops"])
