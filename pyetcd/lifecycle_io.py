@@ -323,11 +323,25 @@ def post_start(
             except LifecycleError as exc:
                 reason = str(exc)
         sleep(POST_START_POLL)
+    said = _last_start_line(settings.log_dir)
     raise LifecycleError(
         f"{settings.me.name} did not become a healthy member within "
-        f"{settings.post_start_timeout:g}s (etcd.post_start_timeout_in_seconds): {reason}; "
-        f"see /var/vcap/sys/log/etcd"
+        f"{settings.post_start_timeout:g}s (etcd.post_start_timeout_in_seconds): {reason}"
+        + (f"; the start says: {said}" if said else "")
+        + f"; see {settings.log_dir}"
     )
+
+
+def _last_start_line(log_dir: str) -> str:
+    """What the start step last said (bpm writes the process's stderr to etcd.stderr.log)."""
+    try:
+        with open(
+            os.path.join(log_dir, "etcd.stderr.log"), encoding="utf-8", errors="replace"
+        ) as fh:
+            lines = [line for line in fh if " | lifecycle: " in line]
+    except OSError:
+        return ""
+    return lines[-1].split(" | lifecycle: ", 1)[1].strip() if lines else ""
 
 
 # -- drain ------------------------------------------------------------------------------------
