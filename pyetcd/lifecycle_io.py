@@ -376,8 +376,11 @@ def drain(settings: Settings, pid: int | None, next_state: str) -> None:
         _log("handing leadership off")
         os.kill(pid, signal.SIGUSR1)
         deadline = time.monotonic() + HAND_OFF_TIMEOUT
-        while time.monotonic() < deadline and client.is_leader(settings.client_url):
+        while (still := client.is_leader(settings.client_url)) and time.monotonic() < deadline:
             time.sleep(0.2)
+        _log(
+            "still the leader: the stop hands leadership off" if still else "handed leadership off"
+        )
     if action.remove is not None:
         others = [m.client_urls[0] for m in members or () if m.client_urls and
                   settings.me.peer_url not in m.peer_urls]  # fmt: skip

@@ -94,7 +94,9 @@ def test_deploy_three_then_rolling_update_keeps_data(deployment: Deployment) -> 
     daemons = [
         (vm.root / "sys/log/etcd/etcd.stderr.log").read_text() for vm in deployment.vms.values()
     ]
-    assert any("handing leadership off" in log for log in drains), "some drain met the leader"
+    assert any("lifecycle: handed leadership off" in log for log in drains), (
+        "a drain met the leader"
+    )
     assert any("leadership transferred from" in log for log in daemons)
     assert not any("removed member" in log for log in drains)
 
