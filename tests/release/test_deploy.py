@@ -4,16 +4,19 @@ network namespace with its own /var/vcap. Keys written before are read back afte
 
 from __future__ import annotations
 
+import contextlib
 import shutil
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 
-from tests.release.bosh import RUBY, group, job_properties, manifest
-from tests.release.deploy import Deployment, Netns, StepFailed, can_namespace
+from tests.release.bosh import RUBY, context, group, job_properties, manifest, render
+from tests.release.deploy import Deployment, Netns, StepFailed, Vm, can_namespace
 from tls import certtool
 
 WHY_NOT = can_namespace() or ("needs ruby" if RUBY is None else None)
@@ -143,3 +146,30 @@ def test_lost_data_and_nobody_answering_never_founds(deployment: Deployment) -> 
     deployment.properties["etcd"]["post_start_timeout_in_seconds"] = 60
     deployment.create(vm, [instance])
     assert vm.client("GET", "/v2/members")["members"][0]["name"] == "etcd-0"
+
+
+@pytest.mark.skipif(shutil.which("etcd") is None, reason="NOT RUN: real etcd missing")
+def test_real_etcd_serves_the_rendered_config(tmp_path: Path) -> None:
+    """config/etcd.yml is etcd 3.4's own config-file format: real etcd serves it as rendered."""
+    (instance,) = group("etcd", ADDRESSES[:1])
+    pool = ThreadPoolExecutor(1)
+    members = None
+    try:
+        with Netns() as netns:  # leaving it kills what runs inside, this etcd included
+            vm = Vm(netns, instance, tmp_path / "vm")
+            vm.prepare()
+            render(context(instance, [instance], _properties(manifest())), vm.root / "jobs/etcd")
+            etcd = pool.submit(
+                vm.run, "timeout", "20", "etcd", "--config-file",
+                "/var/vcap/jobs/etcd/config/etcd.yml", timeout=30,
+            )  # fmt: skip
+            deadline = time.monotonic() + 20
+            while members is None and time.monotonic() < deadline and not etcd.done():
+                with contextlib.suppress(StepFailed):
+                    members = vm.client("GET", "/v2/members")["members"]
+                time.sleep(0.2)
+    finally:
+        pool.shutdown(wait=True)
+    assert members is not None, "real etcd did not serve the rendered config"
+    assert [m["name"] for m in members] == ["etcd-0"]
+    assert members[0]["clientURLs"] == ["http://127.0.0.1:4001"]
