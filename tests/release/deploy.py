@@ -28,11 +28,24 @@ TOOLS = {
 
 
 def can_namespace() -> str | None:
-    """Why the namespace tier cannot run here, or None."""
+    """Why the namespace tier cannot run here, or None (it tries one namespace and mount)."""
     if os.geteuid() != 0:
         return "needs root (network and mount namespaces)"
     if shutil.which("ip") is None:
         return "needs iproute2's ip"
+    name = f"pyetcd-probe-{uuid.uuid4().hex[:8]}"
+    made = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True, check=False)
+    if made.returncode != 0:
+        return f"cannot create a network namespace: {made.stderr.strip()}"
+    try:
+        probe = subprocess.run(
+            ["ip", "netns", "exec", name, "sh", "-c", "mount -t tmpfs none /var"],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+    finally:
+        subprocess.run(["ip", "netns", "del", name], check=False)
+    if probe.returncode != 0:
+        return f"cannot mount inside a namespace: {probe.stderr.strip()}"
     return None
 
 
