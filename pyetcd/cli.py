@@ -323,6 +323,14 @@ async def serve(config: Config) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    hand_offs: set[asyncio.Task[None]] = set()
+
+    def hand_off() -> None:  # SIGUSR1: the BOSH drain, before a stop or a member remove
+        task = asyncio.create_task(server.hand_off_leadership())
+        hand_offs.add(task)
+        task.add_done_callback(hand_offs.discard)
+
+    loop.add_signal_handler(signal.SIGUSR1, hand_off)
     reload_task = asyncio.create_task(tls.run(), name="pyetcd-tls-reload")
     client_api = make_server(
         server,
@@ -344,7 +352,7 @@ async def serve(config: Config) -> int:
         if stop.is_set():
             log.info("received a stop signal, shutting down...")
     finally:
-        for signum in (signal.SIGTERM, signal.SIGINT):
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
             with contextlib.suppress(RuntimeError):
                 loop.remove_signal_handler(signum)
         reload_task.cancel()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from pyetcd import logs
+from pyetcd.configfile import parse_config_file
 from pyetcd.flags import (
     ConfigError,
     Flag,
@@ -219,6 +220,7 @@ ACTIVE = frozenset(
         "cipher-suites", "client-crl-file", "peer-crl-file", "auto-tls", "peer-auto-tls",
         "peer-cert-allowed-cn", "peer-cert-allowed-hostname", "client-cert-allowed-hostname",
         "experimental-peer-skip-client-san-verification",
+        "config-file",
         "logger", "log-outputs", "log-output", "log-package-levels",
         "experimental-warning-apply-duration",
     }
@@ -251,7 +253,6 @@ _SRV_ONLY = "only tunes --discovery-srv, which is not supported yet; use --initi
 # Flags whose value, other than the default, asks for something pyetcd does not do: the reason,
 # printed after `--flag=value`.
 _REFUSED: dict[str, str] = {
-    "config-file": "is not supported yet; pass flags or ETCD_* variables",
     "discovery-srv": "(DNS discovery) is not supported yet; use --initial-cluster",
     "discovery-srv-name": _SRV_ONLY,
     "host-whitelist": _NOT_YET,
@@ -410,12 +411,16 @@ def load_config(argv: Sequence[str], environ: Mapping[str, str]) -> Config | Ver
         raise exc if exc.exit_code == 2 else _verify_error(exc.message) from None
     if given.get("version"):
         return Version()
-    try:
-        parsed = apply_environment(FLAGS, given, environ)
-    except ConfigError as exc:
-        if exc.message.startswith("invalid value"):
-            raise _verify_error(exc.message) from None
-        raise
+    config_file = given.get("config-file") or environ.get("ETCD_CONFIG_FILE", "")
+    if config_file:  # etcd then ignores every other flag and ETCD_* variable
+        parsed = parse_config_file(FLAGS, str(config_file))
+    else:
+        try:
+            parsed = apply_environment(FLAGS, given, environ)
+        except ConfigError as exc:
+            if exc.message.startswith("invalid value"):
+                raise _verify_error(exc.message) from None
+            raise
     try:
         settings = logs.plan(
             parsed.text("logger"),
@@ -618,7 +623,7 @@ def _build(parsed: Parsed, log_settings: logs.LogSettings) -> Config:
         cluster = _proxy_cluster(parsed)
     else:
         cluster = {} if initialized else _initial_cluster(parsed)
-    given = parsed.from_command_line | parsed.from_env
+    given = parsed.from_command_line | parsed.from_env | parsed.from_file
     return Config(
         name=name,
         data_dir=data_dir,

@@ -181,6 +181,7 @@ class Parsed:
     from_command_line: frozenset[str]
     from_env: frozenset[str]
     warnings: tuple[str, ...]
+    from_file: frozenset[str] = frozenset()
 
     def is_set(self, name: str) -> bool:
         return name in self.from_command_line or name in self.from_env

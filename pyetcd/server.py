@@ -279,6 +279,12 @@ class EtcdServer:
         await self._transfer_leadership()
         await self._halt(STOPPED)
 
+    async def hand_off_leadership(self) -> None:
+        """Leadership to the most caught-up follower while this member keeps serving (the BOSH
+        drain asks for it with SIGUSR1 before the member is stopped or removed)."""
+        if not self._stopping:
+            await self._transfer_leadership()
+
     async def _halt(self, reason: str) -> None:
         self._stopping = True
         current = asyncio.current_task()

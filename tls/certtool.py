@@ -214,6 +214,68 @@ def cmd_quickstart(args: argparse.Namespace) -> int:
     return 0
 
 
+# The etcd job's TLS properties, in the order the etcd-release README introduces them.
+BOSH_PROPERTIES = (
+    "ca_cert", "server_cert", "server_key", "client_cert", "client_key",
+    "peer_ca_cert", "peer_cert", "peer_key",
+)  # fmt: skip
+
+
+def bosh_tls_values(
+    spec: KeySpec,
+    service: str,
+    domains: Sequence[str],
+    ips: Sequence[str],
+    ca_lifetime: dt.timedelta,
+    lifetime: dt.timedelta,
+) -> dict[str, str]:
+    """Every TLS property of the etcd job as PEM text: a client CA signing the server and
+    client certificates, a peer CA signing the peer certificate (CN and SANs the service name
+    and its wildcard, plus `domains` and `ips`)."""
+    names = [service, f"*.{service}", *domains]
+    values: dict[str, str] = {}
+    for ca_prop, ca_name, leaves in (
+        ("ca_cert", "etcdCA", (("server", service, names, ips), ("client", "clientName", [], []))),
+        ("peer_ca_cert", "peerCA", (("peer", service, names, ips),)),
+    ):
+        ca_key = spec.generate()
+        ca_cert = create_ca(ca_key, ca_name, ca_lifetime)
+        values[ca_prop] = cert_pem(ca_cert).decode()
+        for prefix, common_name, sans, addresses in leaves:
+            key = spec.generate()
+            csr = create_csr(key, common_name, list(sans), parse_ips(list(addresses)))
+            values[f"{prefix}_cert"] = cert_pem(_issue(csr, ca_cert, ca_key, lifetime)).decode()
+            values[f"{prefix}_key"] = key_pem(key).decode()
+    return {name: values[name] for name in BOSH_PROPERTIES}
+
+
+def _block(value: str, indent: str) -> str:
+    """A PEM text as a YAML literal block (tls/ stays free of a YAML library)."""
+    return "|\n" + "".join(f"{indent}{line}\n" for line in value.splitlines())
+
+
+def cmd_bosh_vars(args: argparse.Namespace) -> int:
+    """The seed README's certstrap steps as one BOSH vars file (or ops file)."""
+    values = bosh_tls_values(
+        _key_spec(args),
+        args.service_name,
+        split_list(args.domain),
+        split_list(args.ip),
+        parse_lifetime(args.ca_expires),
+        parse_lifetime(args.expires),
+    )
+    if args.format == "vars":
+        text = "".join(f"etcd_{name}: {_block(value, '  ')}" for name, value in values.items())
+    else:
+        base = f"/instance_groups/name={args.instance_group}/jobs/name=etcd/properties/etcd"
+        text = "".join(
+            f"- type: replace\n  path: {base}/{name}?\n  value: {_block(value, '    ')}"
+            for name, value in values.items()
+        )
+    _write_all([_Output(Path(args.output), text.encode(), secret=True)])
+    return 0
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     now = dt.datetime.now(dt.UTC)
     if args.client:
@@ -238,6 +300,17 @@ def _add_key_options(parser: argparse.ArgumentParser) -> None:
         type=int,
         help="RSA: 2048 (default), 3072, 4096; ECDSA: 256 (default), 384, 521",
     )
+
+
+def _add_set_options(parser: argparse.ArgumentParser, ip_help: str) -> None:
+    """The options of the commands that issue a whole cluster's set of certificates."""
+    parser.add_argument("--service-name", default=SERVICE_NAME, help=f"(default: {SERVICE_NAME})")
+    parser.add_argument("--domain", help="extra comma-separated DNS names for server and peer")
+    parser.add_argument("--ip", help=ip_help)
+    parser.add_argument("--key-type", choices=KEY_TYPES, default="rsa")
+    parser.add_argument("--key-bits", type=int)
+    parser.add_argument("--ca-expires", default=CA_LIFETIME, help=f"(default: {CA_LIFETIME})")
+    parser.add_argument("--expires", default=CERT_LIFETIME, help=f"(default: {CERT_LIFETIME})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -269,14 +342,20 @@ def build_parser() -> argparse.ArgumentParser:
 
     quick = sub.add_parser("quickstart", parents=[depot], help="write the README's full set")
     quick.add_argument("--peer-depot-path", default="peer", help="(default: peer)")
-    quick.add_argument("--service-name", default=SERVICE_NAME, help=f"(default: {SERVICE_NAME})")
-    quick.add_argument("--domain", help="extra comma-separated DNS names for server and peer")
-    quick.add_argument("--ip", help="extra comma-separated IPs, e.g. 127.0.0.1 for local tests")
-    quick.add_argument("--key-type", choices=KEY_TYPES, default="rsa")
-    quick.add_argument("--key-bits", type=int)
-    quick.add_argument("--ca-expires", default=CA_LIFETIME, help=f"(default: {CA_LIFETIME})")
-    quick.add_argument("--expires", default=CERT_LIFETIME, help=f"(default: {CERT_LIFETIME})")
+    _add_set_options(quick, "extra comma-separated IPs, e.g. 127.0.0.1 for local tests")
     quick.set_defaults(run=cmd_quickstart)
+
+    bosh = sub.add_parser("bosh-vars", help="write the etcd job's TLS properties for BOSH")
+    bosh.add_argument("--output", default="etcd-tls-vars.yml", help="(default: etcd-tls-vars.yml)")
+    bosh.add_argument(
+        "--format",
+        choices=("vars", "ops"),
+        default="vars",
+        help="vars: etcd_<property> for manifests/operations/tls.yml (default); ops: an ops file",
+    )
+    bosh.add_argument("--instance-group", default="etcd", help="(ops format; default: etcd)")
+    _add_set_options(bosh, "comma-separated IPs, for TLS without DNS names")
+    bosh.set_defaults(run=cmd_bosh_vars)
 
     check = sub.add_parser("check", help="run the startup checks on existing files")
     check.add_argument("--cert")

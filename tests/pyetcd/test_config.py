@@ -172,7 +172,7 @@ def test_errors_match_real_etcd(argv: list[str], env: dict[str, str], code: int,
 
 PYETCD_ERRORS: list[tuple[list[str], str]] = [
     (["--cert-file", "/nonexistent/cert.pem"], "--cert-file: cannot read /nonexistent/cert.pem"),
-    (["--config-file", "etcd.yml"], "--config-file=etcd.yml is not supported yet"),
+    (["--config-file", "etcd.yml"], "open etcd.yml: no such file or directory"),
     (["--listen-peer-urls", "http://127.0.0.1:7001", "--listen-client-urls",
       "http://127.0.0.1:7001", "--advertise-client-urls", "http://127.0.0.1:7001"],
      "http://127.0.0.1:7001 is both a client and a peer URL"),
