@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -18,6 +19,8 @@ from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError
 from http_api import members, status
 from http_api.auth import PREFIX as AUTH_PREFIX
 from http_api.auth import Auth, AuthHandler, CertUser
+from http_api.goheaders import GoRequest, chunk_large, go_order
+from http_api.hosts import HostWhitelist, go_hostname, go_quote, rejection_text
 from http_api.keys import MAX_FORM_SIZE, KeysHandler, Pending
 from http_api.keys import PREFIX as KEYS_PREFIX
 from http_api.lane import FastLane
@@ -28,7 +31,9 @@ from http_api.protocol import KeysServer
 from http_api.responses import TEXT, Headers, Reply, not_found, text_error
 from http_api.wire import Head
 
-__all__ = ["HANDLER_ARGS", "make_app", "make_server"]
+__all__ = ["HANDLER_ARGS", "make_app", "make_metrics_server", "make_server"]
+
+log = logging.getLogger("embed")
 
 _CORS_METHODS = "POST, GET, OPTIONS, PUT, DELETE"
 _CORS_HEADERS = "accept, content-type, authorization"
@@ -66,10 +71,16 @@ class _Client:
         cors: tuple[str, ...],
         cert_user: CertUser | None,
         enable_v2: bool,
+        host_whitelist: tuple[str, ...] = ("*",),
     ) -> None:
         self._server = server
+        self.hosts = HostWhitelist(host_whitelist)
         self._v2_off = not enable_v2
         self._metrics = Metrics(server)
+        self.metrics_routes: dict[str, Handler] = {
+            "/health": self._health,
+            "/metrics": self._metrics_text,
+        }
         self._auth = Auth(server, cert_user)
         self._auth_handler = AuthHandler(server, self._auth)
         self._keys = KeysHandler(server, self._metrics.counters, self._auth)
@@ -106,8 +117,10 @@ class _Client:
         cors = self._cors_for(head.origin)
         return self._keys.lane(head.method, path, target.query, head.content_type, body, cors)
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        return await self.dispatch(request, request.raw_path)
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        response = await self.dispatch(request, request.raw_path)
+        chunk_large(request, response)
+        return response
 
     def refuse(self, request: web.BaseRequest, raw_target: str) -> web.StreamResponse | None:
         """etcd's answer to a request whose method llhttp cannot parse (unknown, lower case).
@@ -128,6 +141,14 @@ class _Client:
             target = parse_target(raw_target)
         except BadRequestTarget:
             return _bad_request()
+        if self.hosts.restricts and not request.secure:
+            host = go_hostname(request.headers.get("Host", ""))
+            if not self.hosts.allows(host):
+                log.warning(
+                    "rejecting HTTP request from %s to prevent DNS rebinding attacks",
+                    go_quote(host),
+                )
+                return text_error(421, rejection_text(host), {})
         cors = self._cors_for(request.headers.get("Origin"))
         if request.method == "OPTIONS":
             return web.Response(status=200, headers=cors)
@@ -233,7 +254,9 @@ class _ClientProtocol(web.RequestHandler):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        if self._use_lane:
+        # The lane does not read Host: a restricted --host-whitelist checks plain HTTP here.
+        plain = transport.get_extra_info("sslcontext") is None
+        if self._use_lane and not (plain and self._client.hosts.restricts):
             # aiohttp's idle timer would see no request and close a busy lane: the lane keeps
             # its own until it hands the connection over.
             self.keep_alive(True)
@@ -300,12 +323,22 @@ class _ClientProtocol(web.RequestHandler):
             super().log_exception(*args, **kw)
 
 
+def _go_request(*args: Any) -> web.BaseRequest:
+    """`web.Server`'s request factory: responses leave with Go's header layout."""
+    return GoRequest(*args, loop=asyncio.get_running_loop())
+
+
 class ClientServer(web.Server):
     """The client listener as a low-level `web.Server` (run it with `web.ServerRunner`)."""
 
     def __init__(self, client: _Client, lane: bool, **kwargs: Any) -> None:
         cancellation = kwargs.pop("handler_cancellation", False)
-        super().__init__(client.handle, handler_cancellation=cancellation, **kwargs)
+        super().__init__(
+            client.handle,
+            request_factory=_go_request,
+            handler_cancellation=cancellation,
+            **kwargs,
+        )
         self.client = client
         self.lane = lane
         self._protocol_args = kwargs
@@ -321,6 +354,7 @@ def make_server(
     cert_user: CertUser | None = None,
     enable_v2: bool = True,
     lane: bool = True,
+    host_whitelist: tuple[str, ...] = ("*",),
     **protocol_args: Any,
 ) -> ClientServer:
     """The client API of `server` for `web.ServerRunner`: what `make_app` serves, plus etcd's
@@ -328,8 +362,29 @@ def make_server(
     requests (`lane=False`: aiohttp answers everything; the tests compare the two).
     `protocol_args` go to aiohttp's `RequestHandler` (e.g. `access_log=None`) over
     `HANDLER_ARGS`; the access log, if any, sees only what aiohttp answers."""
-    client = _Client(server, cors, cert_user, enable_v2)
+    client = _Client(server, cors, cert_user, enable_v2, host_whitelist)
     return ClientServer(client, lane, **{**HANDLER_ARGS, **protocol_args})
+
+
+def make_metrics_server(client_api: ClientServer, **protocol_args: Any) -> web.Server:
+    """`--listen-metrics-urls`: `/metrics` and `/health` of `client_api`'s member, with the same
+    figures, and nothing else (Go's 404 elsewhere); no CORS headers, no host check, as etcd's
+    metrics listeners. `protocol_args` go to aiohttp's `RequestHandler`."""
+    routes = client_api.client.metrics_routes
+
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        try:
+            target = parse_target(request.raw_path)
+        except BadRequestTarget:
+            return _bad_request()
+        if target.redirect is not None:
+            return _redirect(request.method, target.redirect, {})
+        route = routes.get(target.path)
+        response = await route(request, target.path, {}) if route else not_found({})
+        chunk_large(request, response)
+        return response
+
+    return web.Server(handle, request_factory=_go_request, **{**HANDLER_ARGS, **protocol_args})
 
 
 def make_app(
@@ -338,6 +393,7 @@ def make_app(
     cors: tuple[str, ...] = ("*",),
     cert_user: CertUser | None = None,
     enable_v2: bool = True,
+    host_whitelist: tuple[str, ...] = ("*",),
 ) -> web.Application:
     """The client API of `server` as an aiohttp application (no answer of its own to methods
     aiohttp's parser refuses: see `make_server`).
@@ -346,8 +402,13 @@ def make_app(
     `--client-cert-auth`: it returns the common name of the request's verified client
     certificate (or None); once v2 auth is on, a request without an `Authorization` header then
     acts as the user of that name, as etcd does. `enable_v2=False` answers every `/v2` path
-    404, as etcd without `--enable-v2`."""
+    404, as etcd without `--enable-v2`. `host_whitelist` is `--host-whitelist`."""
     app = web.Application(handler_args=HANDLER_ARGS, client_max_size=MAX_FORM_SIZE + 1)
-    client = _Client(server, cors, cert_user, enable_v2)
+    client = _Client(server, cors, cert_user, enable_v2, host_whitelist)
     app.router.add_route("*", "/{tail:.*}", client.handle)
+    app.on_response_prepare.append(_go_order)
     return app
+
+
+async def _go_order(request: web.Request, response: web.StreamResponse) -> None:
+    go_order(response)

@@ -195,6 +195,7 @@ ACTIVE = frozenset(
         "heartbeat-interval", "election-timeout", "snapshot-count", "max-snapshots", "max-wals",
         "strict-reconfig-check", "cert-file", "key-file", "trusted-ca-file", "client-cert-auth",
         "peer-cert-file", "peer-key-file", "peer-trusted-ca-file", "peer-client-cert-auth",
+        "host-whitelist", "metrics", "listen-metrics-urls",
     }
 )  # fmt: skip
 
@@ -238,6 +239,9 @@ class Config:
     peer_client_cert_auth: bool
     inert: tuple[str, ...]
     warnings: tuple[str, ...]
+    host_whitelist: tuple[str, ...] = ("*",)
+    metrics: str = "basic"
+    listen_metrics_urls: tuple[str, ...] = ()
 
     @property
     def peer_urls(self) -> tuple[str, ...]:
@@ -423,4 +427,7 @@ def _build(parsed: Parsed) -> Config:
         peer_client_cert_auth=parsed.switch("peer-client-cert-auth"),
         inert=tuple(sorted(n for n in given if n not in ACTIVE)),
         warnings=parsed.warnings,
+        host_whitelist=parsed.strings("host-whitelist"),
+        metrics=parsed.text("metrics"),
+        listen_metrics_urls=parsed.strings("listen-metrics-urls"),
     )

@@ -56,6 +56,7 @@ from store.store import Store
 log = logging.getLogger("etcdserver")
 
 CLUSTER_VERSION = "3.4.0"
+MIN_CLUSTER_VERSION = "3.0.0"
 SYNC_INTERVAL = 0.5
 HEALTH_TIMEOUT = 1.0
 # --strict-reconfig-check: how long every member must have been connected before a member change.
@@ -326,12 +327,22 @@ class EtcdServer:
             log.info("raft.node: %s lost leader", format_id(self._member_id))
 
     def _maybe_set_version(self) -> None:
-        """etcd's leader decides the cluster version once every member has published."""
-        if self._busy("version") or self.store.cluster_version() is not None:
+        """etcd's leader sets the cluster version as soon as it leads: its own version when it
+        reaches every member, else the minimum (3.0.0), raised once every member answers."""
+        current = self.store.cluster_version()
+        if self._busy("version") or current == CLUSTER_VERSION:
             return
+        transport = self._transport
         members = self.store.members()
-        if members and all(m.name for m in members):
+        peers = set(transport.peer_ids()) if transport is not None else set()
+        reachable = transport is not None and all(
+            m.id == self._member_id or (m.id in peers and transport.stats(m.id).connected)
+            for m in members
+        )
+        if members and reachable:
             self._spawn("version", SetClusterVersion(CLUSTER_VERSION, self.now()))
+        elif current is None:
+            self._spawn("version", SetClusterVersion(MIN_CLUSTER_VERSION, self.now()))
 
     def _busy(self, name: str) -> bool:
         return any(task.get_name() == name for task in self._tasks)
