@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 
+from http_api.figures import DiskFigures, PeerFigures
 from http_api.protocol import MembersError, ServerMetrics
 from pyetcd import gotime
 from pyetcd.applier import Applier
@@ -38,7 +39,7 @@ from raft.aio.node import AsyncRaftNode, NodeOptions, NodeStopped
 from raft.aio.transport import ClientSSL, PeerTransport
 from raft.aio.wal import SEGMENT_SIZE
 from raft.errors import ConfigError, NotLeader, ProposalDropped, RaftError
-from raft.messages import AppendEntries, InstallSnapshot, Message
+from raft.messages import AppendEntries, Heartbeat, InstallSnapshot, Message
 from raft.types import ConfChange, ConfChangeKind, ConfState, Entry, Role
 from store.commands import (
     AddMember,
@@ -65,6 +66,8 @@ DEFAULT_SNAPSHOT_COUNT = 100_000
 # Entries kept in the log behind a snapshot so a slow follower catches up without one (etcd's).
 CATCHUP_ENTRIES = 5000
 REMOVED_MESSAGE = "the member has been permanently removed from the cluster"
+# etcd's warnApplyDuration: an entry applied slower than this counts as a slow apply.
+SLOW_APPLY = 0.1
 
 _STATES = {
     Role.LEADER: "StateLeader",
@@ -158,6 +161,13 @@ class EtcdServer:
         self._snapshots_received: dict[int, int] = {}
         self._snapshots_sent: dict[int, int] = {}
         self._snapshot_send_failures: dict[int, int] = {}
+        self.disk_figures = DiskFigures()
+        self.peer_figures = PeerFigures()
+        self._slow_applies = 0
+        self._slow_read_indexes = 0
+        self._read_indexes_failed = 0
+        self._heartbeat_failures = 0
+        self._last_heartbeat: dict[int, float] = {}  # peer -> monotonic time of the last one
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -169,6 +179,7 @@ class EtcdServer:
         )
         self._member_id, self._cluster_id = plan.member_id, plan.cluster_id
         self._loop = asyncio.get_running_loop()
+        plan.boot.wal.observer = plan.boot.snaps.observer = self.disk_figures
         now_ms = self._clock() // 1_000_000
         self._applier = Applier(Store(), Waiters(plan.member_id, now_ms))
         transport = PeerTransport(
@@ -189,6 +200,7 @@ class EtcdServer:
             urls = ",".join(self._config.listen_peer_urls)
             raise OSError(f"cannot listen for peer traffic on {urls}: {exc}") from exc
         self._transport = transport
+        transport.observer = self.peer_figures
         self._node = AsyncRaftNode(plan.boot, self, self._send, self._options, rng=self._rng)
         transport.set_peers(plan.peers)
         await self._node.start(plan.founders)
@@ -313,6 +325,7 @@ class EtcdServer:
         if lead == self._leader:
             return
         self._leader = lead
+        self._last_heartbeat.clear()  # a new term's heartbeats do not follow the old ones
         if lead:
             self._leader_changes += 1
             self._leader_since = self._clock()
@@ -368,8 +381,12 @@ class EtcdServer:
 
     def apply(self, entries: Sequence[Entry]) -> None:
         applier = self._applier
+        clock = time.perf_counter
         for entry in entries:
+            started = clock()
             applier.apply_entry(entry.index, entry.data)
+            if clock() - started > SLOW_APPLY:
+                self._slow_applies += 1
         version = self.store.cluster_version()
         if version != self._applied_version and version is not None:
             major_minor = version.rsplit(".", 1)[0]
@@ -428,8 +445,18 @@ class EtcdServer:
             if type(msg) is AppendEntries:
                 self.send_append += 1
                 self._send_rate.add(now, sum(len(e.data) for e in msg.entries))
+            elif type(msg) is Heartbeat:
+                self._heartbeat_sent(msg.to, now)
         if self._transport is not None:
             self._transport.send(messages)
+
+    def _heartbeat_sent(self, peer: int, now: float) -> None:
+        """etcd's late-heartbeat check: more than two intervals since the last one to `peer`
+        (a blocked loop or a slow disk) counts as a heartbeat send failure."""
+        last = self._last_heartbeat.get(peer)
+        self._last_heartbeat[peer] = now
+        if last is not None and now - last > 2 * self._options.heartbeat_interval:
+            self._heartbeat_failures += 1
 
     def _receive(self, msg: Message) -> None:
         if type(msg) is AppendEntries:
@@ -580,8 +607,10 @@ class EtcdServer:
                     if loop.time() >= deadline:
                         raise TimeoutError from None
         except TimeoutError:
+            self._slow_read_indexes += 1
             raise self._timeout_error(start) from None
         except NodeStopped:
+            self._read_indexes_failed += 1
             raise _timeout(STOPPED) from None
 
     def members(self) -> list[Member]:
@@ -771,6 +800,17 @@ class EtcdServer:
             snapshots_sent=dict(self._snapshots_sent),
             snapshot_send_failures=dict(self._snapshot_send_failures),
             peer_send_failures={p: transport.stats(p).failed for p in transport.peer_ids()},
+            heartbeat_send_failures=self._heartbeat_failures,
+            slow_applies=self._slow_applies,
+            slow_read_indexes=self._slow_read_indexes,
+            read_indexes_failed=self._read_indexes_failed,
+            peers_connected={
+                p: up
+                for p in transport.peer_ids()
+                if (up := transport.stats(p).connected) or p in self.peer_figures.disconnected
+            },
+            disk=self.disk_figures,
+            peers=self.peer_figures,
         )
 
     def leader_stats(self) -> dict[str, object] | None:
