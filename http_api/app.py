@@ -19,7 +19,7 @@ from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError
 from http_api import members, status
 from http_api.auth import PREFIX as AUTH_PREFIX
 from http_api.auth import Auth, AuthHandler, CertUser
-from http_api.goheaders import GoRequest, chunk_large, go_order
+from http_api.goheaders import BareResponse, GoRequest, chunk_large, go_order
 from http_api.hosts import HostWhitelist, go_hostname, go_quote, rejection_text
 from http_api.keys import MAX_FORM_SIZE, KeysHandler, Pending
 from http_api.keys import PREFIX as KEYS_PREFIX
@@ -119,7 +119,7 @@ class _Client:
 
     async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
         response = await self.dispatch(request, request.raw_path)
-        chunk_large(request, response)
+        chunk_large(response)
         return response
 
     def refuse(self, request: web.BaseRequest, raw_target: str) -> web.StreamResponse | None:
@@ -206,7 +206,7 @@ def _is_keys(path: str) -> bool:
 def _bad_request() -> web.Response:
     """What Go's server itself answers for an unparsable request target (no handler runs);
     it then closes the connection."""
-    response = web.Response(status=400, body=b"400 Bad Request", headers={"Content-Type": TEXT})
+    response = BareResponse(status=400, body=b"400 Bad Request", headers={"Content-Type": TEXT})
     response.force_close()
     return response
 
@@ -381,7 +381,7 @@ def make_metrics_server(client_api: ClientServer, **protocol_args: Any) -> web.S
             return _redirect(request.method, target.redirect, {})
         route = routes.get(target.path)
         response = await route(request, target.path, {}) if route else not_found({})
-        chunk_large(request, response)
+        chunk_large(response)
         return response
 
     return web.Server(handle, request_factory=_go_request, **{**HANDLER_ARGS, **protocol_args})

@@ -11,7 +11,14 @@ from __future__ import annotations
 from aiohttp import hdrs, web
 from multidict import CIMultiDict
 
-__all__ = ["SNIFF_LIMIT", "GoRequest", "SniffedResponse", "chunk_large", "go_order"]
+__all__ = [
+    "SNIFF_LIMIT",
+    "BareResponse",
+    "GoRequest",
+    "SniffedResponse",
+    "chunk_large",
+    "go_order",
+]
 
 # Go's `bufferBeforeChunkingSize`: a handler that writes more before returning is sent chunked.
 SNIFF_LIMIT = 2048
@@ -24,14 +31,23 @@ class SniffedResponse(web.Response):
     comes after `Content-Length` instead of among the handler's sorted headers."""
 
 
+class BareResponse(web.Response):
+    """What Go's server itself writes for a request it cannot parse, before any handler: no
+    `Date`, no `Content-Length` (the connection closes after the body)."""
+
+
 def go_order(response: web.StreamResponse) -> None:
-    """Rewrite `response`'s prepared headers into Go's order and drop `Server`."""
+    """Rewrite `response`'s prepared headers into Go's order and drop `Server`; a response
+    after which the connection closes says `Connection: close`, as Go's do."""
     headers = response.headers
-    added = [(name, headers[name]) for name in _SERVER_ADDED if name in headers]
+    if not response.keep_alive:
+        headers.setdefault(hdrs.CONNECTION, "close")
+    bare = isinstance(response, BareResponse)
+    added = [(n, headers[n]) for n in _SERVER_ADDED if n in headers and not bare]
     if isinstance(response, SniffedResponse) and hdrs.CONTENT_TYPE in headers:
         added.append((hdrs.CONTENT_TYPE, headers[hdrs.CONTENT_TYPE]))
     added += [(name, headers[name]) for name in _TRAILING if name in headers]
-    dropped = {name for name, _ in added} | {hdrs.SERVER}
+    dropped = {name for name, _ in added} | {hdrs.SERVER, *_SERVER_ADDED}
     own = sorted(((k, v) for k, v in headers.items() if k not in dropped), key=lambda kv: kv[0])
     ordered: CIMultiDict[str] = CIMultiDict(own)
     ordered.extend(added)
@@ -39,12 +55,12 @@ def go_order(response: web.StreamResponse) -> None:
     headers.extend(ordered)
 
 
-def chunk_large(request: web.BaseRequest, response: web.StreamResponse) -> None:
-    """Send an unprepared body larger than Go's buffer chunked, as Go does (HEAD excepted)."""
+def chunk_large(response: web.StreamResponse) -> None:
+    """Send an unprepared body larger than Go's buffer chunked, as Go does (an answer to HEAD
+    then announces no length at all, as Go's)."""
     if (
         isinstance(response, web.Response)
         and not response.prepared
-        and request.method != hdrs.METH_HEAD
         and isinstance(response.body, bytes)
         and len(response.body) > SNIFF_LIMIT
     ):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Final
 
+from http_api.goheaders import SNIFF_LIMIT
 from http_api.keys import METHODS
 
 __all__ = ["MAX_BODY", "MAX_HEAD", "OTHER", "Head", "frame", "render"]
@@ -123,9 +124,18 @@ _clock = _Clock()
 
 def render(status: int, headers: Mapping[str, str], body: bytes, head_only: bool) -> bytes:
     """A response as Go writes it: the handler's headers sorted by name, then `Date` and
-    `Content-Length`; a HEAD response announces the body's length without sending it."""
+    `Content-Length`; a HEAD response announces the body's length without sending it. A body
+    larger than Go's buffer (`goheaders.SNIFF_LIMIT`) goes out as one chunk, as Go sends it
+    (and a HEAD answer then has no length)."""
     lines = [_STATUS_LINES[status]]
     lines.extend(f"{name}: {value}\r\n" for name, value in sorted(headers.items()))
+    if len(body) > SNIFF_LIMIT:
+        if head_only:  # Go announces no length for a HEAD whose body it would chunk
+            lines.append(f"Date: {_clock.date()}\r\n\r\n")
+            return "".join(lines).encode("latin-1")
+        lines.append(f"Date: {_clock.date()}\r\nTransfer-Encoding: chunked\r\n\r\n")
+        head = "".join(lines).encode("latin-1")
+        return b"%s%x\r\n%s\r\n0\r\n\r\n" % (head, len(body), body)
     lines.append(f"Date: {_clock.date()}\r\nContent-Length: {len(body)}\r\n\r\n")
     out = "".join(lines).encode("latin-1")
     return out if head_only else out + body

@@ -11,6 +11,7 @@ from tests.compat.dsl import (
     delete,
     get,
     head,
+    keepalive,
     post,
     put,
     req,
@@ -129,6 +130,14 @@ MISC = [
         delete("/v2/stats/leader"),
     ),
     scenario("stats-unknown-404", get("/v2/stats/nope"), get("/v2/stats")),
+    scenario(
+        "large-bodies-are-chunked",
+        put("/v2/keys/big", "value=" + "x" * 3000),
+        get("/v2/keys/big"),
+        head("/v2/keys/big"),
+        get("/v2/keys/?recursive=true"),
+        keepalive(get("/v2/keys/big"), get("/v2/keys/big?quorum=true"), head("/v2/keys/big")),
+    ),
     scenario(
         "metrics-store-names",
         put("/v2/keys/a", "value=1"),

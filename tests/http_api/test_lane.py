@@ -130,8 +130,10 @@ async def read_reply(reader: asyncio.StreamReader, head_only: bool = False) -> R
             if size == 0:
                 break
             body += chunk[:-2]
-    else:
+    elif "content-length" in found:
         body = await asyncio.wait_for(reader.readexactly(int(found["content-length"])), 10)
+    else:  # Go's own 400: the body ends with the connection
+        body = await asyncio.wait_for(reader.read(), 10)
     return Reply(int(lines[0].split()[1]), headers, body)  # type: ignore[arg-type]
 
 
@@ -219,6 +221,9 @@ async def test_the_lane_answers_as_the_aiohttp_path_does(tmp_path) -> None:
         assert (ours.status, mine, ours.body) == (theirs.status, other, theirs.body), data
     for reply in lane + plain:
         names = [name for name, _ in reply.headers if name != "Connection"]
+        if reply.status == 400 and "Date" not in names:
+            assert names == ["Content-Type"]  # Go's own answer to an unparsable target
+            continue
         assert names[-2:] == ["Date", "Content-Length"]
         assert names[:-2] == sorted(names[:-2])
 
