@@ -251,10 +251,13 @@ def _http_families(counters: HttpCounters) -> Iterator[Metric]:
         counters.successful,
         "method",
     )
-    yield _counter("etcd_server_health_failures", "The total number of failed health checks",
-                   counters.health_failures)  # fmt: skip
-    yield _counter("etcd_server_health_success", "The total number of successful health checks",
-                   counters.health_success)  # fmt: skip
+    health = (
+        ("failures", "failed", counters.health_failures),
+        ("success", "successful", counters.health_success),
+    )
+    for suffix, word, count in health:
+        yield _counter(f"etcd_server_health_{suffix}", f"The total number of {word} health checks",
+                       count)  # fmt: skip
     yield GaugeMetricFamily(
         "promhttp_metric_handler_requests_in_flight",
         "Current number of scrapes being served.",
