@@ -235,9 +235,10 @@ def test_accepted_flags_are_validated_and_reported_inert() -> None:
         ]
     )  # fmt: skip
     assert config.inert == (
-        "auto-tls", "experimental-corrupt-check-time", "host-whitelist", "listen-metrics-urls",
-        "logger", "quota-backend-bytes",
+        "auto-tls", "experimental-corrupt-check-time", "logger", "quota-backend-bytes",
     )  # fmt: skip
+    assert config.host_whitelist == ("example.com",)
+    assert config.listen_metrics_urls == ("http://127.0.0.1:41381",)
 
 
 def test_tls_files_are_checked_to_exist(tmp_path: Path) -> None:
