@@ -23,7 +23,7 @@ WAL_FSYNC_BUCKETS = exponential(0.001, 2, 14)
 SNAP_BUCKETS = exponential(0.001, 2, 14)
 HTTP_BUCKETS = exponential(0.0005, 2, 13)
 RTT_BUCKETS = exponential(0.0001, 2, 16)
-SNAPSHOT_TRANSFER_BUCKETS = exponential(0.1, 2, 14)
+SNAPSHOT_TRANSFER_BUCKETS = exponential(0.1, 2, 10)
 
 
 class Histogram:
@@ -74,7 +74,8 @@ class DiskFigures:
 
 
 class PeerFigures:
-    """`etcd_network_peer_*` by peer id, fed by the peer transport on the event loop."""
+    """`etcd_network_peer_*` and `etcd_network_snapshot_*` by peer id, fed on the event loop
+    by the peer transport (streams, snapshots received) and the member (snapshots sent)."""
 
     def __init__(self) -> None:
         self.sent_bytes: dict[int, int] = {}
@@ -82,6 +83,11 @@ class PeerFigures:
         self.received_failures: dict[int, int] = {}
         self.round_trip: dict[int, Histogram] = {}
         self.disconnected: dict[int, int] = {}
+        self.send_inflight: dict[int, int] = {}
+        self.send_seconds: dict[int, Histogram] = {}
+        self.receive_inflight: dict[int, int] = {}
+        self.receive_seconds: dict[int, Histogram] = {}
+        self.receive_failures: dict[int, int] = {}
 
     def peer_sent(self, peer: int, nbytes: int) -> None:
         self.sent_bytes[peer] = self.sent_bytes.get(peer, 0) + nbytes
@@ -93,10 +99,35 @@ class PeerFigures:
         self.received_failures[peer] = self.received_failures.get(peer, 0) + 1
 
     def peer_round_trip(self, peer: int, seconds: float) -> None:
-        histogram = self.round_trip.get(peer)
-        if histogram is None:
-            histogram = self.round_trip[peer] = Histogram(RTT_BUCKETS)
-        histogram.observe(seconds)
+        _observe(self.round_trip, peer, seconds, RTT_BUCKETS)
 
     def peer_disconnected(self, peer: int) -> None:
         self.disconnected[peer] = self.disconnected.get(peer, 0) + 1
+
+    def snapshot_send_started(self, peer: int) -> None:
+        self.send_inflight[peer] = self.send_inflight.get(peer, 0) + 1
+
+    def snapshot_send_ended(self, peer: int, ok: bool, seconds: float) -> None:
+        """As etcd: the duration of successful sends only (failures are counted apart)."""
+        self.send_inflight[peer] = max(0, self.send_inflight.get(peer, 0) - 1)
+        if ok:
+            _observe(self.send_seconds, peer, seconds, SNAPSHOT_TRANSFER_BUCKETS)
+
+    def snapshot_receive_started(self, peer: int) -> None:
+        self.receive_inflight[peer] = self.receive_inflight.get(peer, 0) + 1
+
+    def snapshot_receive_ended(self, peer: int, ok: bool, seconds: float) -> None:
+        self.receive_inflight[peer] = max(0, self.receive_inflight.get(peer, 0) - 1)
+        if ok:
+            _observe(self.receive_seconds, peer, seconds, SNAPSHOT_TRANSFER_BUCKETS)
+        else:
+            self.receive_failures[peer] = self.receive_failures.get(peer, 0) + 1
+
+
+def _observe(
+    series: dict[int, Histogram], peer: int, seconds: float, bounds: tuple[float, ...]
+) -> None:
+    histogram = series.get(peer)
+    if histogram is None:
+        histogram = series[peer] = Histogram(bounds)
+    histogram.observe(seconds)

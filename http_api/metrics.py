@@ -434,6 +434,28 @@ def _peer_families(local: str, peers: PeerFigures) -> Iterator[Metric]:
     for peer, count in peers.disconnected.items():
         disconnected.add_sample(disconnected.name, {"Local": local, "Remote": f"{peer:x}"}, count)
     yield disconnected
+    yield from _peer_counters(
+        (
+            ("etcd_network_snapshot_receive_failures",
+             "Total number of snapshot receive failures", "From", peers.receive_failures),
+        )
+    )  # fmt: skip
+    for direction, label, inflight, seconds in (
+        ("send", "To", peers.send_inflight, peers.send_seconds),
+        ("receive", "From", peers.receive_inflight, peers.receive_seconds),
+    ):
+        yield _gauge_vec(
+            f"etcd_network_snapshot_{direction}_inflights_total",
+            f"Total number of inflight snapshot {direction}s",
+            label,
+            _by_peer(inflight),
+        )
+        yield _histogram(
+            f"etcd_network_snapshot_{direction}_total_duration_seconds",
+            f"Total latency distributions of v3 snapshot {direction}s",
+            {f"{peer:x}": histogram for peer, histogram in seconds.items()},
+            label,
+        )
 
 
 def _snapshot_families(figures: ServerMetrics) -> Iterator[Metric]:

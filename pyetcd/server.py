@@ -168,6 +168,7 @@ class EtcdServer:
         self._read_indexes_failed = 0
         self._heartbeat_failures = 0
         self._last_heartbeat: dict[int, float] = {}  # peer -> monotonic time of the last one
+        self._snapshot_started: dict[int, float] = {}  # peer -> monotonic time of the send
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -447,6 +448,9 @@ class EtcdServer:
                 self._send_rate.add(now, sum(len(e.data) for e in msg.entries))
             elif type(msg) is Heartbeat:
                 self._heartbeat_sent(msg.to, now)
+            elif type(msg) is InstallSnapshot:
+                self._snapshot_started[msg.to] = now
+                self.peer_figures.snapshot_send_started(msg.to)
         if self._transport is not None:
             self._transport.send(messages)
 
@@ -473,6 +477,9 @@ class EtcdServer:
 
     def _snapshot_status(self, peer: int, ok: bool) -> None:
         _count(self._snapshots_sent if ok else self._snapshot_send_failures, peer)
+        started = self._snapshot_started.pop(peer, None)
+        if started is not None:
+            self.peer_figures.snapshot_send_ended(peer, ok, time.monotonic() - started)
         if self._node is not None:
             self._node.report_snapshot(peer, ok)
 

@@ -33,3 +33,8 @@ class PeerObserver(Protocol):
 
     def peer_disconnected(self, peer: int) -> None:
         """The stream to `peer`, once up, went down."""
+
+    def snapshot_receive_started(self, peer: int) -> None: ...
+
+    def snapshot_receive_ended(self, peer: int, ok: bool, seconds: float) -> None:
+        """A snapshot connection from `peer` ended: delivered to raft (`ok`) or not."""

@@ -809,7 +809,7 @@ class PeerTransport:
         if peer is not None and peer.state != _UP:
             peer.redial.set()
         if hello.kind is ConnKind.SNAPSHOT:
-            await self._serve_snapshot(conn, hello)
+            await self._observed_snapshot(conn, hello)
         else:
             await self._serve_stream(conn, hello)
 
@@ -879,6 +879,21 @@ class PeerTransport:
         await sink.closed
         if not sink.failed and decoder.buffered:
             self._malformed(conn, remote, "truncated frame")
+
+    async def _observed_snapshot(self, conn: _Conn, hello: Hello) -> None:
+        """`_serve_snapshot`, timed and counted for the observer."""
+        observer = self.observer
+        if observer is None:
+            await self._serve_snapshot(conn, hello)
+            return
+        received = self.counters.snapshots_received
+        started = time.perf_counter()
+        observer.snapshot_receive_started(hello.from_id)
+        try:
+            await self._serve_snapshot(conn, hello)
+        finally:
+            ok = self.counters.snapshots_received > received
+            observer.snapshot_receive_ended(hello.from_id, ok, time.perf_counter() - started)
 
     async def _serve_snapshot(self, conn: _Conn, hello: Hello) -> None:
         try:
