@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import gzip
 import logging
 import re
 from collections.abc import Awaitable, Callable
@@ -25,7 +26,7 @@ from http_api.keys import MAX_FORM_SIZE, KeysHandler, Pending
 from http_api.keys import PREFIX as KEYS_PREFIX
 from http_api.lane import FastLane
 from http_api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from http_api.metrics import Metrics
+from http_api.metrics import Metrics, accepts_gzip
 from http_api.paths import BadRequestTarget, parse_target, redirect_body
 from http_api.protocol import KeysServer
 from http_api.responses import TEXT, Headers, Reply, not_found, text_error
@@ -185,8 +186,13 @@ class _Client:
         )
 
     async def _metrics_text(self, request: web.Request, path: str, cors: Headers) -> web.Response:
+        """Any method, as promhttp; gzipped when the scraper accepts it (Prometheus does)."""
         headers = {**cors, "Content-Type": METRICS_CONTENT_TYPE}
-        return web.Response(status=200, body=self._metrics.render(), headers=headers)
+        body = self._metrics.render()
+        if accepts_gzip(request.headers.get("Accept-Encoding", "")):
+            headers["Content-Encoding"] = "gzip"
+            body = gzip.compress(body, mtime=0)
+        return web.Response(status=200, body=body, headers=headers)
 
     async def _machines(self, request: web.Request, path: str, cors: Headers) -> web.Response:
         return members.handle_machines(request, self._server, cors)

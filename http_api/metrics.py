@@ -29,7 +29,15 @@ from http_api.figures import HTTP_BUCKETS, DiskFigures, Histogram, PeerFigures
 if TYPE_CHECKING:
     from http_api.protocol import KeysServer, ServerMetrics
 
-__all__ = ["CONTENT_TYPE", "ETCD_VERSION", "HttpCounters", "Metrics", "exposition", "go_float"]
+__all__ = [
+    "CONTENT_TYPE",
+    "ETCD_VERSION",
+    "HttpCounters",
+    "Metrics",
+    "accepts_gzip",
+    "exposition",
+    "go_float",
+]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 ETCD_VERSION = "3.4.23"
@@ -70,6 +78,12 @@ class HttpCounters:
         if histogram is None:
             histogram = self.successful[method] = Histogram(HTTP_BUCKETS)
         histogram.observe(time.perf_counter() - started)
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """promhttp's test of the (first) `Accept-Encoding` header."""
+    parts = (part.strip() for part in accept_encoding.split(","))
+    return any(part == "gzip" or part.startswith("gzip;") for part in parts)
 
 
 # -- Go's text format --------------------------------------------------------------------------

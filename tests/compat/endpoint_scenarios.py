@@ -139,6 +139,15 @@ MISC = [
         keepalive(get("/v2/keys/big"), get("/v2/keys/big?quorum=true"), head("/v2/keys/big")),
     ),
     scenario(
+        "metrics-methods-and-gzip",
+        get("/metrics", (("Accept-Encoding", "gzip"),)),
+        get("/metrics", (("Accept-Encoding", "br, gzip;q=0.5"),)),
+        get("/metrics", (("Accept-Encoding", "gzipx"),)),
+        head("/metrics"),
+        post("/metrics", "x=1"),
+        req("DELETE", "/metrics"),
+    ),
+    scenario(
         "metrics-store-names",
         put("/v2/keys/a", "value=1"),
         get("/v2/keys/a"),

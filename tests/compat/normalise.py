@@ -11,6 +11,7 @@ within one second, child order of listings not requested `sorted`, stats counter
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from dataclasses import dataclass
@@ -148,6 +149,8 @@ def _layout(resp: rawhttp.Response, ident: Identity) -> tuple[tuple[str, str], .
 
 def _body(data: bytes, resp: rawhttp.Response, ctx: Context) -> tuple[Any, ...]:
     if ctx.path == "/metrics" and resp.status == 200:
+        if data and resp.header("Content-Encoding") == "gzip":
+            data = gzip.decompress(data)
         text = data.decode("utf-8", "replace")
         return ("metrics", tuple((n, re.search(rf"^{n}[{{ ]", text, re.M) is not None)
                                  for n in METRIC_NAMES))  # fmt: skip
