@@ -8,6 +8,8 @@ import re
 from aiohttp.test_utils import TestClient
 
 from http_api.figures import DiskFigures
+from http_api.metrics import _raft_families, exposition
+from http_api.protocol import ExtraGauge, ServerMetrics
 from pyetcd.server import EtcdServer
 from raft.aio.fs import OsFS
 from raft.aio.snap import SnapshotMeta, SnapStore, StoredSnapshot
@@ -52,3 +54,15 @@ async def test_members_report_their_peer_figures(server: EtcdServer) -> None:
     figures = server.server_metrics()
     assert figures is not None
     assert figures.disk is server.disk_figures and figures.peers is server.peer_figures
+
+
+def test_extra_gauges_from_the_server_are_exported_as_they_come() -> None:
+    figures = ServerMetrics(
+        is_leader=True, leader_changes=1, proposals_committed=4, proposals_applied=4,
+        proposals_pending=0, proposals_failed=0, snapshots_received={}, snapshots_sent={},
+        snapshot_send_failures={}, peer_send_failures={},
+        extra_gauges=(ExtraGauge("pyetcd_server_split_brain", "1 while split.", 0),),
+    )  # fmt: skip
+    text = exposition(_raft_families(0x1A, figures)).decode()
+    assert "# TYPE pyetcd_server_split_brain gauge\npyetcd_server_split_brain 0\n" in text
+    assert 'etcd_network_active_peers' not in text, "no peer has ever been connected"
