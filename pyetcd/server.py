@@ -342,21 +342,24 @@ class EtcdServer:
 
     def _maybe_set_version(self) -> None:
         """etcd's leader sets the cluster version as soon as it leads: its own version when it
-        reaches every member, else the minimum (3.0.0), raised once every member answers."""
+        reaches every member, else the minimum (3.0.0), raised once every member answers. (etcd
+        asks the members' listeners; here a member counts as unreachable when its stream is
+        still down etcd's peer dial timeout, 1 s + the election timeout, into the term.)"""
         current = self.store.cluster_version()
-        if self._busy("version") or current == CLUSTER_VERSION:
-            return
         transport = self._transport
-        members = self.store.members()
-        peers = set(transport.peer_ids()) if transport is not None else set()
-        reachable = transport is not None and all(
-            m.id == self._member_id or (m.id in peers and transport.stats(m.id).connected)
-            for m in members
-        )
-        if members and reachable:
+        if self._busy("version") or current == CLUSTER_VERSION or transport is None:
+            return
+        peers = set(transport.peer_ids())
+        others = [m.id for m in self.store.members() if m.id != self._member_id]
+        connected = {p for p in others if p in peers and transport.stats(p).connected}
+        if len(connected) == len(others):
             self._spawn("version", SetClusterVersion(CLUSTER_VERSION, self.now()))
-        elif current is None:
+        elif current is None and self._leading_for() >= 1.0 + self._options.election_timeout:
             self._spawn("version", SetClusterVersion(MIN_CLUSTER_VERSION, self.now()))
+
+    def _leading_for(self) -> float:
+        """Seconds since this member saw itself elected (it is the leader when asked)."""
+        return asyncio.get_running_loop().time() - self._leader_elected_at
 
     def _busy(self, name: str) -> bool:
         return any(task.get_name() == name for task in self._tasks)
