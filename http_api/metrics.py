@@ -12,6 +12,7 @@ Extra gauges from the server (`ServerMetrics.extra_gauges`) are exported as they
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import resource
@@ -493,11 +494,9 @@ def _os_families() -> Iterator[Metric]:
     address-space limit Go's process collector reports beside prometheus-client's."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     yield GaugeMetricFamily("os_fd_limit", "The file descriptor limit.", soft)
-    try:
+    with contextlib.suppress(OSError):
         used = len(os.listdir("/proc/self/fd"))
-    except OSError:
-        return
-    yield GaugeMetricFamily("os_fd_used", "The number of used file descriptors.", used)
+        yield GaugeMetricFamily("os_fd_used", "The number of used file descriptors.", used)
     address_space, _ = resource.getrlimit(resource.RLIMIT_AS)
     yield GaugeMetricFamily(
         "process_virtual_memory_max_bytes",
