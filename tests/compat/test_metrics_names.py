@@ -3,7 +3,7 @@ etcd 3.4 family that means something for a v2 member, with etcd's type and label
 
 What etcd exports and pyetcd deliberately does not is `NO_V2_MEANING`, each with its reason
 (v3 API, gRPC, the bbolt backend, Go's runtime). Any other family etcd shows and pyetcd lacks
-fails the test, and so does a family both show with a different type or label set.
+fails the test, and so does a family both show with a different type, label set or help text.
 """
 
 from __future__ import annotations
@@ -45,25 +45,34 @@ NO_V2_MEANING: dict[str, str] = {
     r"etcd_server_learner_promote_.*": "learners are promoted through the v3 API only",
 }
 
+_HELP = re.compile(r"^# HELP (\S+) (.*)$")
 _TYPE = re.compile(r"^# TYPE (\S+) (\S+)$")
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? \S+$")
 _LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="(?:[^"\\]|\\.)*"')
 
 
-def families(text: str) -> dict[str, tuple[str, frozenset[str]]]:
-    """Family name -> (type, label names of its series, `le` aside)."""
-    found: dict[str, tuple[str, set[str]]] = {}
+Family = tuple[str, frozenset[str], str]
+
+
+def families(text: str) -> dict[str, Family]:
+    """Family name -> (type, label names of its series (`le` aside), help text)."""
+    found: dict[str, tuple[str, set[str], str]] = {}
+    helps: dict[str, str] = {}
     current = ""
     for line in text.splitlines():
+        described = _HELP.match(line)
+        if described:
+            helps[described[1]] = described[2]
+            continue
         typed = _TYPE.match(line)
         if typed:
             current = typed[1]
-            found[current] = (typed[2], set())
+            found[current] = (typed[2], set(), helps.get(current, ""))
             continue
         sample = _SAMPLE.match(line)
         if sample and current and sample[1].startswith(current):
             found[current][1].update(n for n in _LABEL.findall(sample[2] or "") if n != "le")
-    return {name: (kind, frozenset(labels)) for name, (kind, labels) in found.items()}
+    return {name: (kind, frozenset(labels), doc) for name, (kind, labels, doc) in found.items()}
 
 
 def _no_v2_meaning(name: str) -> bool:
@@ -87,22 +96,22 @@ def _traffic(cluster: Cluster) -> None:
             assert call(node.client_port, "GET", target, timeout=5.0) is not None
 
 
-def _scrape(cluster: Cluster) -> Iterator[dict[str, tuple[str, frozenset[str]]]]:
+def _scrape(cluster: Cluster) -> Iterator[dict[str, Family]]:
     for node in cluster.nodes:
         reply = call(node.client_port, "GET", "/metrics", timeout=5.0)
         assert reply is not None and reply.status == 200, reply
         yield families(reply.body.decode())
 
 
-def _cluster_families(impl: str) -> dict[str, tuple[str, frozenset[str]]]:
+def _cluster_families(impl: str) -> dict[str, Family]:
     """The union over a 3-member cluster's members (leader and followers differ)."""
     with running_cluster(impl, 3) as cluster:
         _traffic(cluster)
-        merged: dict[str, tuple[str, frozenset[str]]] = {}
+        merged: dict[str, Family] = {}
         for scraped in _scrape(cluster):
-            for name, (kind, labels) in scraped.items():
-                old = merged.get(name, (kind, frozenset()))
-                merged[name] = (kind, old[1] | labels)
+            for name, (kind, labels, doc) in scraped.items():
+                old = merged.get(name, (kind, frozenset(), doc))
+                merged[name] = (kind, old[1] | labels, doc)
         return merged
 
 
@@ -112,8 +121,8 @@ def test_parser_reads_types_and_label_names() -> None:
         "# TYPE h histogram\nh_bucket{le=\"1\"} 0\nh_sum 0\nh_count 0\n"
     )
     assert families(text) == {
-        "a_total": ("counter", frozenset({"To", "b"})),
-        "h": ("histogram", frozenset()),
+        "a_total": ("counter", frozenset({"To", "b"}), "x"),
+        "h": ("histogram", frozenset(), ""),
     }
 
 
@@ -124,7 +133,7 @@ def test_pyetcd_exports_every_v2_meaningful_etcd_family() -> None:
     missing = sorted(wanted - ours.keys())
     assert not missing, f"etcd families pyetcd lacks: {missing}"
     differing = {name: (etcd[name], ours[name]) for name in wanted if etcd[name] != ours[name]}
-    assert not differing, f"type or label names differ (etcd, pyetcd): {differing}"
+    assert not differing, f"type, label names or help differ (etcd, pyetcd): {differing}"
     assert "python_info" in ours and "process_cpu_seconds_total" in ours
     shown = [name for name in ours if _no_v2_meaning(name)]
     assert not shown, f"pyetcd exports families listed as having no v2 meaning: {shown}"
