@@ -96,23 +96,40 @@ def _traffic(cluster: Cluster) -> None:
             assert call(node.client_port, "GET", target, timeout=5.0) is not None
 
 
-def _scrape(cluster: Cluster) -> Iterator[dict[str, Family]]:
+def _scrape(cluster: Cluster) -> Iterator[str]:
     for node in cluster.nodes:
         reply = call(node.client_port, "GET", "/metrics", timeout=5.0)
         assert reply is not None and reply.status == 200, reply
-        yield families(reply.body.decode())
+        yield reply.body.decode()
 
 
-def _cluster_families(impl: str) -> dict[str, Family]:
-    """The union over a 3-member cluster's members (leader and followers differ)."""
+def skeleton(text: str, family: str) -> tuple[str, ...]:
+    """A family's lines with the sample values cut off: Go's layout (bucket bounds and order,
+    `_sum` before `_count`) without the figures."""
+    return tuple(
+        line.rsplit(" ", 1)[0]
+        for line in text.splitlines()
+        if line.startswith(family) and line[len(family)] in " _{"
+    )
+
+
+def _cluster_families(impl: str) -> tuple[dict[str, Family], str]:
+    """The union over a 3-member cluster's members (leader and followers differ), and the
+    first member's text."""
     with running_cluster(impl, 3) as cluster:
         _traffic(cluster)
         merged: dict[str, Family] = {}
-        for scraped in _scrape(cluster):
-            for name, (kind, labels, doc) in scraped.items():
+        texts = list(_scrape(cluster))
+        for text in texts:
+            for name, (kind, labels, doc) in families(text).items():
                 old = merged.get(name, (kind, frozenset(), doc))
                 merged[name] = (kind, old[1] | labels, doc)
-        return merged
+        return merged, texts[0]
+
+
+def test_skeleton_keeps_the_layout_only() -> None:
+    text = 'h_bucket{le="1"} 3\nh_sum 2.5\nh_count 3\nhx 1\nh 4\n'
+    assert skeleton(text, "h") == ('h_bucket{le="1"}', "h_sum", "h_count", "h")
 
 
 def test_parser_reads_types_and_label_names() -> None:
@@ -127,13 +144,15 @@ def test_parser_reads_types_and_label_names() -> None:
 
 
 def test_pyetcd_exports_every_v2_meaningful_etcd_family() -> None:
-    etcd = _cluster_families("etcd")
-    ours = _cluster_families("pyetcd")
+    etcd, etcd_text = _cluster_families("etcd")
+    ours, our_text = _cluster_families("pyetcd")
     wanted = {name for name in etcd if not _no_v2_meaning(name)}
     missing = sorted(wanted - ours.keys())
     assert not missing, f"etcd families pyetcd lacks: {missing}"
     differing = {name: (etcd[name], ours[name]) for name in wanted if etcd[name] != ours[name]}
     assert not differing, f"type, label names or help differ (etcd, pyetcd): {differing}"
     assert "python_info" in ours and "process_cpu_seconds_total" in ours
+    for name in sorted(n for n in wanted if etcd[n][0] == "histogram" and not etcd[n][1]):
+        assert skeleton(our_text, name) == skeleton(etcd_text, name), name
     shown = [name for name in ours if _no_v2_meaning(name)]
     assert not shown, f"pyetcd exports families listed as having no v2 meaning: {shown}"
