@@ -260,14 +260,14 @@ class _ClientProtocol(web.RequestHandler):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
-        # The lane does not read Host: a restricted --host-whitelist checks plain HTTP here.
-        plain = transport.get_extra_info("sslcontext") is None
-        if self._use_lane and not (plain and self._client.hosts.restricts):
+        if self._use_lane:
             # aiohttp's idle timer would see no request and close a busy lane: the lane keeps
             # its own until it hands the connection over.
             self.keep_alive(True)
+            plain = transport.get_extra_info("sslcontext") is None
+            checked = plain and self._client.hosts.restricts
             self._lane = FastLane(
-                self._client,
+                _HostChecked(self._client) if checked else self._client,
                 cast(asyncio.Transport, transport),
                 self._handoff,
                 self.keepalive_timeout,
@@ -327,6 +327,21 @@ class _ClientProtocol(web.RequestHandler):
             self.logger.debug(*args, **kw)
         else:
             super().log_exception(*args, **kw)
+
+
+class _HostChecked:
+    """The lane's client on a plain connection under a restricted `--host-whitelist`: a request
+    for a foreign host is left to aiohttp's path, which answers it 421."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: _Client) -> None:
+        self._client = client
+
+    def lane_reply(self, head: Head, body: bytes) -> Reply | Pending | None:
+        if not self._client.hosts.allows(go_hostname(head.host)):
+            return None
+        return self._client.lane_reply(head, body)
 
 
 def _go_request(*args: Any) -> web.BaseRequest:

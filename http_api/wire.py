@@ -39,8 +39,8 @@ _STATUS_LINES = {
 
 @dataclass(frozen=True, slots=True)
 class Head:
-    """One complete request: its method and raw target (ASCII), the headers the keys API reads,
-    and where its body lies in the buffer it was framed from."""
+    """One complete request: its method and raw target (ASCII), the headers the keys API and
+    the host check read, and where its body lies in the buffer it was framed from."""
 
     method: str
     target: str
@@ -48,6 +48,7 @@ class Head:
     origin: str | None
     body_start: int
     end: int
+    host: str
 
 
 def frame(buffer: bytes | bytearray, start: int) -> Head | str | None:
@@ -67,7 +68,7 @@ def frame(buffer: bytes | bytearray, start: int) -> Head | str | None:
     ):
         return OTHER
     length = -1
-    has_host = False
+    host: str | None = None
     content_type = origin = None
     for line in lines[1:]:
         match = _HEADER.fullmatch(line)
@@ -80,9 +81,9 @@ def frame(buffer: bytes | bytearray, start: int) -> Head | str | None:
                 return OTHER
             length = int(value)
         elif name == b"host":
-            if has_host:
+            if host is not None:
                 return OTHER
-            has_host = True
+            host = value.decode("latin-1")
         elif name == b"connection":
             if value.lower() != b"keep-alive":
                 return OTHER
@@ -94,13 +95,19 @@ def frame(buffer: bytes | bytearray, start: int) -> Head | str | None:
         elif name == b"origin" and origin is None:
             origin = value.decode("latin-1")
     length = max(length, 0)
-    if not has_host or length > MAX_BODY or (length and parts[0] not in _BODY_METHODS):
+    if host is None or length > MAX_BODY or (length and parts[0] not in _BODY_METHODS):
         return OTHER
     body_start = head_end + 4
     if len(buffer) < body_start + length:
         return None
     return Head(
-        parts[0].decode(), parts[1].decode(), content_type, origin, body_start, body_start + length
+        parts[0].decode(),
+        parts[1].decode(),
+        content_type,
+        origin,
+        body_start,
+        body_start + length,
+        host,
     )
 
 

@@ -9,7 +9,9 @@ from aiohttp import web
 
 from http_api.app import make_server
 from pyetcd.server import EtcdServer
-from tests.http_api.test_lane import read_reply
+from tests.http_api.test_lane import aiohttp_answered, read_reply
+
+__all__ = ["aiohttp_answered"]  # the fixture, used here too
 
 
 async def _serve(server: EtcdServer, hosts: tuple[str, ...]) -> tuple[web.ServerRunner, int]:
@@ -25,7 +27,9 @@ def _get(host: str) -> bytes:
     return f"GET /v2/keys/ HTTP/1.1\r\nHost: {host}\r\n\r\n".encode()
 
 
-async def test_keep_alive_key_requests_with_a_foreign_host_get_421(server: EtcdServer) -> None:
+async def test_keep_alive_key_requests_with_a_foreign_host_get_421(
+    server: EtcdServer, aiohttp_answered: list[str]
+) -> None:
     runner, port = await _serve(server, ("example.com",))
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -35,6 +39,7 @@ async def test_keep_alive_key_requests_with_a_foreign_host_get_421(server: EtcdS
     finally:
         await runner.cleanup()
     assert [r.status for r in replies] == [200, 421, 200]
+    assert aiohttp_answered == ["/v2/keys/", "/v2/keys/"], "the lane served the first"
     assert b'--host-whitelist "evil.example"' in replies[1].body
     assert not any(name.startswith("Access-Control") for name, _ in replies[1].headers)
 
