@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from http_api.exposition import exposition, go_float
 from http_api.figures import Histogram, exponential
 from http_api.hosts import HostWhitelist, go_hostname, rejection_text
-from http_api.metrics import exposition, go_float
 
 
 @pytest.mark.parametrize(

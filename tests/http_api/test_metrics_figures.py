@@ -7,8 +7,9 @@ import re
 
 from aiohttp.test_utils import TestClient
 
+from http_api.exposition import exposition
 from http_api.figures import DiskFigures
-from http_api.metrics import _raft_families, exposition
+from http_api.metrics import _raft_families
 from http_api.protocol import ExtraGauge, ServerMetrics
 from pyetcd.server import EtcdServer
 from raft.aio.fs import OsFS
