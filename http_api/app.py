@@ -21,7 +21,7 @@ from http_api import members, status
 from http_api.auth import PREFIX as AUTH_PREFIX
 from http_api.auth import Auth, AuthHandler, CertUser
 from http_api.goheaders import BareResponse, GoRequest, chunk_large, go_order
-from http_api.hosts import HostWhitelist, go_hostname, go_quote, rejection_text
+from http_api.hosts import HostWhitelist, go_hostname, go_quote, host_problem, rejection_text
 from http_api.keys import MAX_FORM_SIZE, KeysHandler, Pending
 from http_api.keys import PREFIX as KEYS_PREFIX
 from http_api.lane import FastLane
@@ -142,6 +142,9 @@ class _Client:
             target = parse_target(raw_target)
         except BadRequestTarget:
             return _bad_request()
+        problem = host_problem(request.headers.get("Host"), request.version >= (1, 1))
+        if problem is not None:
+            return _bad_request(problem)
         if self.hosts.restricts and not request.secure:
             host = go_hostname(request.headers.get("Host", ""))
             if not self.hosts.allows(host):
@@ -209,10 +212,14 @@ def _is_keys(path: str) -> bool:
     return path.startswith(KEYS_PREFIX) and (len(path) == 8 or path[8] == "/")
 
 
-def _bad_request() -> web.Response:
-    """What Go's server itself answers for an unparsable request target (no handler runs);
-    it then closes the connection."""
-    response = BareResponse(status=400, body=b"400 Bad Request", headers={"Content-Type": TEXT})
+def _bad_request(detail: str | None = None) -> web.Response:
+    """What Go's server itself answers for a request it cannot take (an unparsable target, a
+    bad Host: no handler runs), the detail in its status line too; it then closes the
+    connection."""
+    reason = f"Bad Request: {detail}" if detail else "Bad Request"
+    response = BareResponse(
+        status=400, reason=reason, body=f"400 {reason}".encode(), headers={"Content-Type": TEXT}
+    )
     response.force_close()
     return response
 
@@ -315,7 +322,12 @@ class _ClientProtocol(web.RequestHandler):
                 if response is not None:
                     response.force_close()
                     return response
-        return super().handle_error(request, status, exc, message)
+        response = super().handle_error(request, status, exc, message)
+        if status == 400 and isinstance(exc, HttpProcessingError):
+            # Go's own answer to a request it cannot parse (llhttp requires Host, as Go does).
+            missing = "Missing 'Host' header" in exc.message
+            return _bad_request(host_problem(None, True) if missing else None)
+        return response
 
     def log_exception(self, *args: Any, **kw: Any) -> None:
         """A request aiohttp's parser refuses (answered 400, as Go's server answers it) and a
@@ -398,6 +410,9 @@ def make_metrics_server(client_api: ClientServer, **protocol_args: Any) -> web.S
             target = parse_target(request.raw_path)
         except BadRequestTarget:
             return _bad_request()
+        problem = host_problem(request.headers.get("Host"), request.version >= (1, 1))
+        if problem is not None:
+            return _bad_request(problem)
         if target.redirect is not None:
             return _redirect(request.method, target.redirect, {})
         route = routes.get(target.path)

@@ -6,10 +6,24 @@ CORS or any route; TLS connections are exempt (the certificate already names the
 
 from __future__ import annotations
 
-__all__ = ["HostWhitelist", "go_hostname", "go_quote", "rejection_text"]
+__all__ = ["HostWhitelist", "go_hostname", "go_quote", "host_problem", "rejection_text"]
 
+# httpguts.ValidHostHeader's bytes: what Go's server lets through before any handler runs.
+_HOST_BYTES = frozenset(
+    "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!$%&'()*+,-.:;=[]_~"
+)
 _GO_ESCAPES = {"\a": "\\a", "\b": "\\b", "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
                "\v": "\\v", '"': '\\"', "\\": "\\\\"}  # fmt: skip
+
+
+def host_problem(host: str | None, http11: bool) -> str | None:
+    """Why Go's server refuses a request's Host header (its `400 Bad Request: ...` detail),
+    or None; `host` is None when the request has none."""
+    if host is None:
+        return "missing required Host header" if http11 else None
+    if not _HOST_BYTES.issuperset(host):
+        return "malformed Host header"
+    return None
 
 
 def go_hostname(host: str) -> str:

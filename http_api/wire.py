@@ -16,6 +16,7 @@ from http import HTTPStatus
 from typing import Final
 
 from http_api.goheaders import SNIFF_LIMIT
+from http_api.hosts import host_problem
 from http_api.keys import METHODS
 
 __all__ = ["MAX_BODY", "MAX_HEAD", "OTHER", "Head", "frame", "render"]
@@ -68,7 +69,8 @@ def frame(buffer: bytes | bytearray, start: int) -> Head | str | None:
     ):
         return OTHER
     length = -1
-    host: str | None = None
+    host = ""
+    has_host = False
     content_type = origin = None
     for line in lines[1:]:
         match = _HEADER.fullmatch(line)
@@ -81,9 +83,10 @@ def frame(buffer: bytes | bytearray, start: int) -> Head | str | None:
                 return OTHER
             length = int(value)
         elif name == b"host":
-            if host is not None:
-                return OTHER
             host = value.decode("latin-1")
+            if has_host or host_problem(host, True) is not None:
+                return OTHER  # Go's server refuses it: aiohttp's path answers as Go
+            has_host = True
         elif name == b"connection":
             if value.lower() != b"keep-alive":
                 return OTHER
@@ -95,7 +98,7 @@ def frame(buffer: bytes | bytearray, start: int) -> Head | str | None:
         elif name == b"origin" and origin is None:
             origin = value.decode("latin-1")
     length = max(length, 0)
-    if host is None or length > MAX_BODY or (length and parts[0] not in _BODY_METHODS):
+    if not has_host or length > MAX_BODY or (length and parts[0] not in _BODY_METHODS):
         return OTHER
     body_start = head_end + 4
     if len(buffer) < body_start + length:

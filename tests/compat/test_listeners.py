@@ -2,8 +2,9 @@
 
 Both members run with `--host-whitelist example.com,127.0.0.1` and one metrics URL; every
 answer (status, headers in wire order, body) is compared after `normalise.record`, on the
-client port (421 for a foreign Host, before CORS and OPTIONS) and on the metrics port (only
-`/metrics` and `/health`, no CORS headers, no Host check).
+client port (421 for a foreign Host, before CORS and OPTIONS; Go's own 400 for a malformed or
+repeated Host, before that) and on the metrics port (only `/metrics` and `/health`, no CORS
+headers, no whitelist).
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ CLIENT_REQUESTS: Sequence[Request] = (
     ("PUT", "/v2/keys/a?value=1", FOREIGN),
     ("GET", "/v2/keys/a", (("Host", "[::1]:2379"),)),
     ("GET", "/v2/keys/a", (("Host", "a:b:c"),)),
+    ("GET", "/v2/keys/a", (("Host", 'q"uote'),)),
+    ("GET", "/version", (("Host", "a b"),)),
+    ("GET", "/v2/keys/a", (("Host", "example.com"), ("Host", "example.com"))),
     ("GET", "/nope//x", FOREIGN),
     ("PUT", "/v2/keys/a?value=1", ()),
     ("GET", "/v2/keys/a", ()),
@@ -55,6 +59,7 @@ METRICS_REQUESTS: Sequence[Request] = (
     ("GET", "/version", ()),
     ("GET", "/v2/keys/a", ()),
     ("GET", "/metrics/", ()),
+    ("GET", "/metrics", (("Host", "a b"),)),
     ("GET", "//health", ()),
     ("OPTIONS", "/health", (("Origin", "http://o"),)),
 )

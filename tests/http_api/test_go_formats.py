@@ -8,7 +8,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from http_api.exposition import exposition, go_float
 from http_api.figures import Histogram, exponential
-from http_api.hosts import HostWhitelist, go_hostname, rejection_text
+from http_api.hosts import HostWhitelist, go_hostname, host_problem, rejection_text
+from http_api.wire import OTHER, frame
 
 
 @pytest.mark.parametrize(
@@ -82,3 +83,18 @@ def test_rejection_text_is_etcd_s_with_go_quoting() -> None:
     assert text.startswith("\netcd received your request, but the Host header was unrecognized.")
     assert '  - e.g. etcd --host-whitelist "ev\\"il\\n"\n' in text
     assert text.endswith('help prevent "DNS Rebinding" attacks (CVE-2018-5702).\n')
+
+
+def test_host_problems_are_go_s() -> None:
+    assert host_problem("example.com:2379", True) is None
+    assert host_problem("[fe80::1%25eth0]:1", True) is None
+    assert host_problem("", True) is None  # an empty Host is valid in Go
+    assert host_problem(None, True) == "missing required Host header"
+    assert host_problem(None, False) is None  # HTTP/1.0 needs none
+    assert host_problem("a b", True) == host_problem('q"x', True) == "malformed Host header"
+
+
+def test_the_lane_leaves_a_refused_host_to_aiohttp_s_path() -> None:
+    assert frame(b"GET /v2/keys/a HTTP/1.1\r\nHost: a b\r\n\r\n", 0) == OTHER
+    head = frame(b"GET /v2/keys/a HTTP/1.1\r\nHost: example.com:1\r\n\r\n", 0)
+    assert not isinstance(head, str) and head is not None and head.host == "example.com:1"
