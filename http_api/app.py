@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import gzip
+import logging
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any, cast
@@ -18,17 +20,21 @@ from aiohttp.http_exceptions import BadHttpMethod, HttpProcessingError
 from http_api import debug, members, status
 from http_api.auth import PREFIX as AUTH_PREFIX
 from http_api.auth import Auth, AuthHandler, CertUser
+from http_api.goheaders import BareResponse, GoRequest, chunk_large, go_order
+from http_api.hosts import HostWhitelist, go_hostname, go_quote, host_problem, rejection_text
 from http_api.keys import MAX_FORM_SIZE, KeysHandler, Pending
 from http_api.keys import PREFIX as KEYS_PREFIX
 from http_api.lane import FastLane
 from http_api.metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
-from http_api.metrics import Metrics
+from http_api.metrics import Metrics, accepts_gzip
 from http_api.paths import BadRequestTarget, parse_target, redirect_body
 from http_api.protocol import KeysServer
 from http_api.responses import TEXT, Headers, Reply, not_found, text_error
 from http_api.wire import Head
 
-__all__ = ["HANDLER_ARGS", "make_app", "make_server"]
+__all__ = ["HANDLER_ARGS", "make_app", "make_metrics_server", "make_server"]
+
+log = logging.getLogger("embed")
 
 _CORS_METHODS = "POST, GET, OPTIONS, PUT, DELETE"
 _CORS_HEADERS = "accept, content-type, authorization"
@@ -66,10 +72,16 @@ class _Client:
         cors: tuple[str, ...],
         cert_user: CertUser | None,
         enable_v2: bool,
+        host_whitelist: tuple[str, ...] = ("*",),
     ) -> None:
         self._server = server
+        self.hosts = HostWhitelist(host_whitelist)
         self._v2_off = not enable_v2
         self._metrics = Metrics(server)
+        self.metrics_routes: dict[str, Handler] = {
+            "/health": self._health,
+            "/metrics": self._metrics_text,
+        }
         self._auth = Auth(server, cert_user)
         self._auth_handler = AuthHandler(server, self._auth)
         self._keys = KeysHandler(server, self._metrics.counters, self._auth)
@@ -107,8 +119,10 @@ class _Client:
         cors = self._cors_for(head.origin)
         return self._keys.lane(head.method, path, target.query, head.content_type, body, cors)
 
-    async def handle(self, request: web.Request) -> web.StreamResponse:
-        return await self.dispatch(request, request.raw_path)
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        response = await self.dispatch(request, request.raw_path)
+        chunk_large(response)
+        return response
 
     def refuse(self, request: web.BaseRequest, raw_target: str) -> web.StreamResponse | None:
         """etcd's answer to a request whose method llhttp cannot parse (unknown, lower case).
@@ -129,6 +143,17 @@ class _Client:
             target = parse_target(raw_target)
         except BadRequestTarget:
             return _bad_request()
+        problem = host_problem(request.headers.get("Host"), request.version >= (1, 1))
+        if problem is not None:
+            return _bad_request(problem)
+        if self.hosts.restricts and not request.secure:
+            host = go_hostname(request.headers.get("Host", ""))
+            if not self.hosts.allows(host):
+                log.warning(
+                    "rejecting HTTP request from %s to prevent DNS rebinding attacks",
+                    go_quote(host),
+                )
+                return text_error(421, rejection_text(host), {})
         cors = self._cors_for(request.headers.get("Origin"))
         if request.method == "OPTIONS":
             return web.Response(status=200, headers=cors)
@@ -165,8 +190,13 @@ class _Client:
         )
 
     async def _metrics_text(self, request: web.Request, path: str, cors: Headers) -> web.Response:
+        """Any method, as promhttp; gzipped when the scraper accepts it (Prometheus does)."""
         headers = {**cors, "Content-Type": METRICS_CONTENT_TYPE}
-        return web.Response(status=200, body=self._metrics.render(), headers=headers)
+        body = self._metrics.render()
+        if accepts_gzip(request.headers.get("Accept-Encoding", "")):
+            headers["Content-Encoding"] = "gzip"
+            body = gzip.compress(body, mtime=0)
+        return web.Response(status=200, body=body, headers=headers)
 
     async def _machines(self, request: web.Request, path: str, cors: Headers) -> web.Response:
         return members.handle_machines(request, self._server, cors)
@@ -183,10 +213,14 @@ def _is_keys(path: str) -> bool:
     return path.startswith(KEYS_PREFIX) and (len(path) == 8 or path[8] == "/")
 
 
-def _bad_request() -> web.Response:
-    """What Go's server itself answers for an unparsable request target (no handler runs);
-    it then closes the connection."""
-    response = web.Response(status=400, body=b"400 Bad Request", headers={"Content-Type": TEXT})
+def _bad_request(detail: str | None = None) -> web.Response:
+    """What Go's server itself answers for a request it cannot take (an unparsable target, a
+    bad Host: no handler runs), the detail in its status line too; it then closes the
+    connection."""
+    reason = f"Bad Request: {detail}" if detail else "Bad Request"
+    response = BareResponse(
+        status=400, reason=reason, body=f"400 {reason}".encode(), headers={"Content-Type": TEXT}
+    )
     response.force_close()
     return response
 
@@ -238,8 +272,10 @@ class _ClientProtocol(web.RequestHandler):
             # aiohttp's idle timer would see no request and close a busy lane: the lane keeps
             # its own until it hands the connection over.
             self.keep_alive(True)
+            plain = transport.get_extra_info("sslcontext") is None
+            checked = plain and self._client.hosts.restricts
             self._lane = FastLane(
-                self._client,
+                _HostChecked(self._client) if checked else self._client,
                 cast(asyncio.Transport, transport),
                 self._handoff,
                 self.keepalive_timeout,
@@ -287,7 +323,12 @@ class _ClientProtocol(web.RequestHandler):
                 if response is not None:
                     response.force_close()
                     return response
-        return super().handle_error(request, status, exc, message)
+        response = super().handle_error(request, status, exc, message)
+        if status == 400 and isinstance(exc, HttpProcessingError):
+            # Go's own answer to a request it cannot parse (llhttp requires Host, as Go does).
+            missing = "Missing 'Host' header" in exc.message
+            return _bad_request(host_problem(None, True) if missing else None)
+        return response
 
     def log_exception(self, *args: Any, **kw: Any) -> None:
         """A request aiohttp's parser refuses (answered 400, as Go's server answers it) and a
@@ -301,12 +342,37 @@ class _ClientProtocol(web.RequestHandler):
             super().log_exception(*args, **kw)
 
 
+class _HostChecked:
+    """The lane's client on a plain connection under a restricted `--host-whitelist`: a request
+    for a foreign host is left to aiohttp's path, which answers it 421."""
+
+    __slots__ = ("_client",)
+
+    def __init__(self, client: _Client) -> None:
+        self._client = client
+
+    def lane_reply(self, head: Head, body: bytes) -> Reply | Pending | None:
+        if not self._client.hosts.allows(go_hostname(head.host)):
+            return None
+        return self._client.lane_reply(head, body)
+
+
+def _go_request(*args: Any) -> web.BaseRequest:
+    """`web.Server`'s request factory: responses leave with Go's header layout."""
+    return GoRequest(*args, loop=asyncio.get_running_loop())
+
+
 class ClientServer(web.Server):
     """The client listener as a low-level `web.Server` (run it with `web.ServerRunner`)."""
 
     def __init__(self, client: _Client, lane: bool, **kwargs: Any) -> None:
         cancellation = kwargs.pop("handler_cancellation", False)
-        super().__init__(client.handle, handler_cancellation=cancellation, **kwargs)
+        super().__init__(
+            client.handle,
+            request_factory=_go_request,
+            handler_cancellation=cancellation,
+            **kwargs,
+        )
         self.client = client
         self.lane = lane
         self._protocol_args = kwargs
@@ -322,6 +388,7 @@ def make_server(
     cert_user: CertUser | None = None,
     enable_v2: bool = True,
     lane: bool = True,
+    host_whitelist: tuple[str, ...] = ("*",),
     **protocol_args: Any,
 ) -> ClientServer:
     """The client API of `server` for `web.ServerRunner`: what `make_app` serves, plus etcd's
@@ -329,8 +396,32 @@ def make_server(
     requests (`lane=False`: aiohttp answers everything; the tests compare the two).
     `protocol_args` go to aiohttp's `RequestHandler` (e.g. `access_log=None`) over
     `HANDLER_ARGS`; the access log, if any, sees only what aiohttp answers."""
-    client = _Client(server, cors, cert_user, enable_v2)
+    client = _Client(server, cors, cert_user, enable_v2, host_whitelist)
     return ClientServer(client, lane, **{**HANDLER_ARGS, **protocol_args})
+
+
+def make_metrics_server(client_api: ClientServer, **protocol_args: Any) -> web.Server:
+    """`--listen-metrics-urls`: `/metrics` and `/health` of `client_api`'s member, with the same
+    figures, and nothing else (Go's 404 elsewhere); no CORS headers, no host check, as etcd's
+    metrics listeners. `protocol_args` go to aiohttp's `RequestHandler`."""
+    routes = client_api.client.metrics_routes
+
+    async def handle(request: web.BaseRequest) -> web.StreamResponse:
+        try:
+            target = parse_target(request.raw_path)
+        except BadRequestTarget:
+            return _bad_request()
+        problem = host_problem(request.headers.get("Host"), request.version >= (1, 1))
+        if problem is not None:
+            return _bad_request(problem)
+        if target.redirect is not None:
+            return _redirect(request.method, target.redirect, {})
+        route = routes.get(target.path)
+        response = await route(request, target.path, {}) if route else not_found({})
+        chunk_large(response)
+        return response
+
+    return web.Server(handle, request_factory=_go_request, **{**HANDLER_ARGS, **protocol_args})
 
 
 def make_app(
@@ -339,6 +430,7 @@ def make_app(
     cors: tuple[str, ...] = ("*",),
     cert_user: CertUser | None = None,
     enable_v2: bool = True,
+    host_whitelist: tuple[str, ...] = ("*",),
 ) -> web.Application:
     """The client API of `server` as an aiohttp application (no answer of its own to methods
     aiohttp's parser refuses: see `make_server`).
@@ -347,8 +439,13 @@ def make_app(
     `--client-cert-auth`: it returns the common name of the request's verified client
     certificate (or None); once v2 auth is on, a request without an `Authorization` header then
     acts as the user of that name, as etcd does. `enable_v2=False` answers every `/v2` path
-    404, as etcd without `--enable-v2`."""
+    404, as etcd without `--enable-v2`. `host_whitelist` is `--host-whitelist`."""
     app = web.Application(handler_args=HANDLER_ARGS, client_max_size=MAX_FORM_SIZE + 1)
-    client = _Client(server, cors, cert_user, enable_v2)
+    client = _Client(server, cors, cert_user, enable_v2, host_whitelist)
     app.router.add_route("*", "/{tail:.*}", client.handle)
+    app.on_response_prepare.append(_go_order)
     return app
+
+
+async def _go_order(request: web.Request, response: web.StreamResponse) -> None:
+    go_order(response)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -274,20 +275,22 @@ class KeysHandler:
 
     def _serve(self, req: KeysRequest, headers: dict[str, str]) -> Reply | Pending:
         """A plain read is answered at once; a write or quorum read waits for the cluster."""
+        started = time.perf_counter()
         method = req.method
         server = self._server
         if req.quorum and method == "GET":
             self._counters.count_received("QGET")
-            task = self._loop().create_task(self._quorum_read(req, headers))
+            task = self._loop().create_task(self._quorum_read(req, headers, started))
             return Pending(task, _task_reply)
         self._counters.count_received(method)
         try:
             if method != "GET" and method != "HEAD":
                 future = server.submit(command_for(req, server.now()))
-                return Pending(future, partial(self._written, req, headers))
+                return Pending(future, partial(self._written, req, headers, started))
             event = server.store.get(req.key, req.recursive, req.sorted, server.now())
         except Exception as exc:
             return self._failure(req, method, exc, headers)
+        self._counters.count_success(method, started)
         return self._event(event, req.no_value_on_success, headers)
 
     def _loop(self) -> asyncio.AbstractEventLoop:
@@ -296,22 +299,30 @@ class KeysHandler:
             loop = self._running = asyncio.get_running_loop()
         return loop
 
-    async def _quorum_read(self, req: KeysRequest, headers: dict[str, str]) -> Reply:
+    async def _quorum_read(
+        self, req: KeysRequest, headers: dict[str, str], started: float
+    ) -> Reply:
         server = self._server
         try:
             await server.linearizable_read()
             event = server.store.get(req.key, req.recursive, req.sorted, server.now())
         except Exception as exc:
             return self._failure(req, "QGET", exc, headers)
+        self._counters.count_success("QGET", started)
         return self._event(event, req.no_value_on_success, headers)
 
     def _written(
-        self, req: KeysRequest, headers: dict[str, str], future: asyncio.Future[Any]
+        self,
+        req: KeysRequest,
+        headers: dict[str, str],
+        started: float,
+        future: asyncio.Future[Any],
     ) -> Reply:
         try:
             event = future.result()
         except Exception as exc:
             return self._failure(req, req.method, exc, headers)
+        self._counters.count_success(req.method, started)
         return self._event(event, req.no_value_on_success, headers)
 
     def _failure(

@@ -9,6 +9,7 @@ import re
 from aiohttp import web
 
 from http_api.auth import NO_AUTH, Auth
+from http_api.goheaders import SniffedResponse
 from http_api.gojson import quote
 from http_api.protocol import KeysServer, Member, MembersError
 from http_api.responses import TEXT as TEXT_PLAIN
@@ -223,4 +224,4 @@ def handle_machines(request: web.Request, server: KeysServer, cors: Headers) -> 
     urls = sorted(url for member in server.members() for url in member.client_urls)
     body = ", ".join(urls).encode()
     headers = {**cors, "Content-Type": TEXT_PLAIN} if body else dict(cors)
-    return web.Response(status=200, body=body, headers=headers)
+    return SniffedResponse(status=200, body=body, headers=headers)

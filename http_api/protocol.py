@@ -7,15 +7,24 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
+from http_api.figures import DiskFigures, PeerFigures
 from store.commands import Command
 from store.event import Event
 from store.members import Member
 from store.store import Store
 
-__all__ = ["KeysServer", "Member", "MembersError", "PeerProgress", "RaftStatus", "ServerMetrics"]
+__all__ = [
+    "ExtraGauge",
+    "KeysServer",
+    "Member",
+    "MembersError",
+    "PeerProgress",
+    "RaftStatus",
+    "ServerMetrics",
+]
 
 
 class MembersError(Exception):
@@ -42,7 +51,25 @@ class ServerMetrics:
     snapshots_sent: Mapping[int, int]
     snapshot_send_failures: Mapping[int, int]
     peer_send_failures: Mapping[int, int]
-    split_brain: bool = False
+    heartbeat_send_failures: int = 0
+    slow_applies: int = 0
+    slow_read_indexes: int = 0
+    read_indexes_failed: int = 0
+    snapshot_apply_in_progress: bool = False
+    peers_connected: Mapping[int, bool] = field(default_factory=dict)
+    disk: DiskFigures | None = None
+    peers: PeerFigures | None = None
+    # Gauges of pyetcd's own (not etcd's), exported under their names as they are.
+    extra_gauges: tuple[ExtraGauge, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ExtraGauge:
+    """One pyetcd-specific gauge for `/metrics` (e.g. `pyetcd_server_split_brain`)."""
+
+    name: str
+    documentation: str
+    value: float
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,6 +6,7 @@ import logging
 
 from aiohttp import web
 
+from http_api.goheaders import SniffedResponse
 from http_api.gojson import dumps
 from http_api.metrics import HttpCounters
 from http_api.protocol import KeysServer
@@ -41,7 +42,7 @@ async def handle_health(
         log.warning("/health error (status code 503)")
         return text_error(503, _unhealthy(server.split_brain()), cors)
     counters.health_success += 1
-    return web.Response(status=200, body=_HEALTHY, headers={**cors, "Content-Type": TEXT})
+    return SniffedResponse(status=200, body=_HEALTHY, headers={**cors, "Content-Type": TEXT})
 
 
 def _unhealthy(split_brain: str) -> str:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Final
 
+from http_api.goheaders import SNIFF_LIMIT
+from http_api.hosts import host_problem
 from http_api.keys import METHODS
 
 __all__ = ["MAX_BODY", "MAX_HEAD", "OTHER", "Head", "frame", "render"]
@@ -38,8 +40,8 @@ _STATUS_LINES = {
 
 @dataclass(frozen=True, slots=True)
 class Head:
-    """One complete request: its method and raw target (ASCII), the headers the keys API reads,
-    and where its body lies in the buffer it was framed from."""
+    """One complete request: its method and raw target (ASCII), the headers the keys API and
+    the host check read, and where its body lies in the buffer it was framed from."""
 
     method: str
     target: str
@@ -47,6 +49,7 @@ class Head:
     origin: str | None
     body_start: int
     end: int
+    host: str
 
 
 def frame(buffer: bytes | bytearray, start: int) -> Head | str | None:
@@ -66,6 +69,7 @@ def frame(buffer: bytes | bytearray, start: int) -> Head | str | None:
     ):
         return OTHER
     length = -1
+    host = ""
     has_host = False
     content_type = origin = None
     for line in lines[1:]:
@@ -79,8 +83,9 @@ def frame(buffer: bytes | bytearray, start: int) -> Head | str | None:
                 return OTHER
             length = int(value)
         elif name == b"host":
-            if has_host:
-                return OTHER
+            host = value.decode("latin-1")
+            if has_host or host_problem(host, True) is not None:
+                return OTHER  # Go's server refuses it: aiohttp's path answers as Go
             has_host = True
         elif name == b"connection":
             if value.lower() != b"keep-alive":
@@ -99,7 +104,13 @@ def frame(buffer: bytes | bytearray, start: int) -> Head | str | None:
     if len(buffer) < body_start + length:
         return None
     return Head(
-        parts[0].decode(), parts[1].decode(), content_type, origin, body_start, body_start + length
+        parts[0].decode(),
+        parts[1].decode(),
+        content_type,
+        origin,
+        body_start,
+        body_start + length,
+        host,
     )
 
 
@@ -123,9 +134,18 @@ _clock = _Clock()
 
 def render(status: int, headers: Mapping[str, str], body: bytes, head_only: bool) -> bytes:
     """A response as Go writes it: the handler's headers sorted by name, then `Date` and
-    `Content-Length`; a HEAD response announces the body's length without sending it."""
+    `Content-Length`; a HEAD response announces the body's length without sending it. A body
+    larger than Go's buffer (`goheaders.SNIFF_LIMIT`) goes out as one chunk, as Go sends it
+    (and a HEAD answer then has no length)."""
     lines = [_STATUS_LINES[status]]
     lines.extend(f"{name}: {value}\r\n" for name, value in sorted(headers.items()))
+    if len(body) > SNIFF_LIMIT:
+        if head_only:  # Go announces no length for a HEAD whose body it would chunk
+            lines.append(f"Date: {_clock.date()}\r\n\r\n")
+            return "".join(lines).encode("latin-1")
+        lines.append(f"Date: {_clock.date()}\r\nTransfer-Encoding: chunked\r\n\r\n")
+        head = "".join(lines).encode("latin-1")
+        return b"%s%x\r\n%s\r\n0\r\n\r\n" % (head, len(body), body)
     lines.append(f"Date: {_clock.date()}\r\nContent-Length: {len(body)}\r\n\r\n")
     out = "".join(lines).encode("latin-1")
     return out if head_only else out + body

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import uvloop
 from aiohttp import web
 
-from http_api.app import make_server
+from http_api.app import make_metrics_server, make_server
 from pyetcd import logs
 from pyetcd.bootstrap import BootstrapError
 from pyetcd.client_site import ClientSite, Refusal
@@ -177,6 +177,11 @@ def _log_startup(config: Config) -> None:
     embed.info("advertise client URLs = %s", ",".join(config.advertise_client_urls))
     if not config.enable_v2:
         embed.warning("--enable-v2 is false (etcd's default): /v2/* answers 404")
+    if config.metrics == "extensive":
+        embed.info(
+            "--metrics extensive adds gRPC handling-time histograms, which belong to the v3 API "
+            "that pyetcd does not serve: /metrics is the same as with basic"
+        )
 
 
 def _bind_addresses(url: str) -> list[tuple[str, int]]:
@@ -276,6 +281,25 @@ async def _serve_clients(
             embed.info("serving client requests on %s", listener.address)
 
 
+async def _serve_metrics(
+    runner: web.BaseRunner, listeners: list[_Listener], tls: ssl.SSLContext | None
+) -> None:
+    """`--listen-metrics-urls`: served at once, before the member is ready, as etcd does; https
+    ones with the client TLS material."""
+    for listener in listeners:
+        if listener.secure and tls is None:
+            raise ListenError(
+                f"cannot listen on TLS for {listener.address}: KeyFile and CertFile are not "
+                "presented"
+            )
+    embed = logging.getLogger("embed")
+    for listener in listeners:
+        ctx = tls if listener.secure else None
+        await web.SockSite(runner, listener.sock, ssl_context=ctx).start()
+        scheme = "https" if listener.secure else "http"
+        embed.info("listening for metrics on %s://%s", scheme, listener.address)
+
+
 def _cert_common_name(request: web.Request) -> str | None:
     """The verified client certificate's CN: etcd's v2 auth user under --client-cert-auth."""
     transport = request.transport
@@ -315,9 +339,15 @@ async def serve(config: Config) -> int:
     # a busy port then leaves no data behind (pyetcd.bootstrap).
     listeners = _bind_client_urls(config.listen_client_urls)
     try:
+        metrics_listeners = _bind_client_urls(config.listen_metrics_urls)
+    except BaseException:
+        _close(listeners)
+        raise
+    try:
         await server.start()
     except BaseException:
         _close(listeners)
+        _close(metrics_listeners)
         raise
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -337,11 +367,17 @@ async def serve(config: Config) -> int:
         cors=config.cors,
         cert_user=_cert_common_name if config.client_cert_auth else None,
         enable_v2=config.enable_v2,
+        host_whitelist=config.host_whitelist,
         access_log=None,
     )
     runner = web.ServerRunner(client_api, shutdown_timeout=SHUTDOWN_GRACE)
     await runner.setup()
+    metrics_runner = web.ServerRunner(
+        make_metrics_server(client_api, access_log=None), shutdown_timeout=SHUTDOWN_GRACE
+    )
+    await metrics_runner.setup()
     try:
+        await _serve_metrics(metrics_runner, metrics_listeners, tls.client_ssl)
         await _first(server.wait_published(), stop.wait())
         if not stop.is_set() and not server.done.is_set():
             logging.getLogger("embed").info("ready to serve client requests")
@@ -360,7 +396,9 @@ async def serve(config: Config) -> int:
             await reload_task
         await server.stop()
         await runner.cleanup()
+        await metrics_runner.cleanup()
         _close(listeners)
+        _close(metrics_listeners)
     if server.stop_reason != STOPPED:
         log.critical("stopped: %s", server.stop_reason)
         return 1

@@ -223,6 +223,7 @@ ACTIVE = frozenset(
         "config-file",
         "logger", "log-outputs", "log-output", "log-package-levels",
         "experimental-warning-apply-duration",
+        "host-whitelist", "metrics", "listen-metrics-urls",
     }
 )  # fmt: skip
 
@@ -255,13 +256,10 @@ _SRV_ONLY = "only tunes --discovery-srv, which is not supported yet; use --initi
 _REFUSED: dict[str, str] = {
     "discovery-srv": "(DNS discovery) is not supported yet; use --initial-cluster",
     "discovery-srv-name": _SRV_ONLY,
-    "host-whitelist": _NOT_YET,
     "enable-pprof": (
         "is refused: /debug/pprof serves the Go runtime's profiles (pprof format), which a "
         "Python process has no honest equivalent of"
     ),
-    "metrics": _NOT_YET,
-    "listen-metrics-urls": _NOT_YET,
     "experimental-enable-v2v3": _NOT_YET,
 }
 
@@ -317,6 +315,9 @@ class Config:
     peer_cert_allowed_cn: str = ""
     peer_cert_allowed_hostname: str = ""
     peer_skip_client_san_verification: bool = False
+    host_whitelist: tuple[str, ...] = ("*",)
+    metrics: str = "basic"
+    listen_metrics_urls: tuple[str, ...] = ()
 
     @property
     def peer_urls(self) -> tuple[str, ...]:
@@ -676,6 +677,9 @@ def _build(parsed: Parsed, log_settings: logs.LogSettings) -> Config:
         ),
         logging=log_settings,
         warning_apply_duration=_seconds(parsed, "experimental-warning-apply-duration"),
+        host_whitelist=parsed.strings("host-whitelist"),
+        metrics=parsed.text("metrics"),
+        listen_metrics_urls=parsed.strings("listen-metrics-urls"),
     )
 
 

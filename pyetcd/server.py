@@ -16,7 +16,14 @@ import time
 from collections.abc import Callable, Sequence
 from functools import partial
 
-from http_api.protocol import MembersError, PeerProgress, RaftStatus, ServerMetrics
+from http_api.figures import DiskFigures, PeerFigures
+from http_api.protocol import (
+    ExtraGauge,
+    MembersError,
+    PeerProgress,
+    RaftStatus,
+    ServerMetrics,
+)
 from pyetcd import gotime, logs
 from pyetcd.applier import Applier
 from pyetcd.bootstrap import open_member, plan_start
@@ -40,7 +47,7 @@ from raft.aio.peer_frames import Status
 from raft.aio.transport import AcceptCheck, ClientSSL, PeerTransport
 from raft.aio.wal import SEGMENT_SIZE
 from raft.errors import ConfigError, NotLeader, ProposalDropped, RaftError
-from raft.messages import AppendEntries, InstallSnapshot, Message
+from raft.messages import AppendEntries, Heartbeat, InstallSnapshot, Message
 from raft.progress import ProgressState
 from raft.types import ConfChange, ConfChangeKind, ConfState, Entry, Role
 from store.commands import (
@@ -59,6 +66,7 @@ from store.store import Store
 log = logging.getLogger("etcdserver")
 
 CLUSTER_VERSION = "3.4.0"
+MIN_CLUSTER_VERSION = "3.0.0"
 SYNC_INTERVAL = 0.5
 HEALTH_TIMEOUT = 1.0
 # --strict-reconfig-check: how long every member must have been connected before a member change.
@@ -177,6 +185,13 @@ class EtcdServer:
             peer_client_ssl,
             leader_grace=4 * election,
         )
+        self.disk_figures = DiskFigures()
+        self.peer_figures = PeerFigures()
+        self._slow_read_indexes = 0
+        self._read_indexes_failed = 0
+        self._heartbeat_failures = 0
+        self._last_heartbeat: dict[int, float] = {}  # peer -> monotonic time of the last one
+        self._snapshot_started: dict[int, float] = {}  # peer -> monotonic time of the send
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -217,6 +232,8 @@ class EtcdServer:
             await transport.stop()
             raise
         self._transport = transport
+        transport.observer = self.peer_figures
+        boot.wal.observer = boot.snaps.observer = self.disk_figures
         self._node = AsyncRaftNode(boot, self, self._send, self._options, rng=self._rng)
         transport.set_peers(plan.peers)
         await self._node.start(plan.founders)
@@ -378,6 +395,7 @@ class EtcdServer:
         if lead == self._leader:
             return
         self._leader = lead
+        self._last_heartbeat.clear()  # a new term's heartbeats do not follow the old ones
         if lead:
             self._leader_changes += 1
             self._leader_since = self._clock()
@@ -392,12 +410,25 @@ class EtcdServer:
             log.info("raft.node: %s lost leader", format_id(self._member_id))
 
     def _maybe_set_version(self) -> None:
-        """etcd's leader decides the cluster version once every member has published."""
-        if self._busy("version") or self.store.cluster_version() is not None:
+        """etcd's leader sets the cluster version as soon as it leads: its own version when it
+        reaches every member, else the minimum (3.0.0), raised once every member answers. (etcd
+        asks the members' listeners; here a member counts as unreachable when its stream is
+        still down etcd's peer dial timeout, 1 s + the election timeout, into the term.)"""
+        current = self.store.cluster_version()
+        transport = self._transport
+        if self._busy("version") or current == CLUSTER_VERSION or transport is None:
             return
-        members = self.store.members()
-        if members and all(m.name for m in members):
+        peers = set(transport.peer_ids())
+        others = [m.id for m in self.store.members() if m.id != self._member_id]
+        connected = {p for p in others if p in peers and transport.stats(p).connected}
+        if len(connected) == len(others):
             self._spawn("version", SetClusterVersion(CLUSTER_VERSION, self.now()))
+        elif current is None and self._leading_for() >= 1.0 + self._options.election_timeout:
+            self._spawn("version", SetClusterVersion(MIN_CLUSTER_VERSION, self.now()))
+
+    def _leading_for(self) -> float:
+        """Seconds since this member saw itself elected (it is the leader when asked)."""
+        return asyncio.get_running_loop().time() - self._leader_elected_at
 
     def _busy(self, name: str) -> bool:
         return any(task.get_name() == name for task in self._tasks)
@@ -483,8 +514,21 @@ class EtcdServer:
             if type(msg) is AppendEntries:
                 self.send_append += 1
                 self._send_rate.add(now, sum(len(e.data) for e in msg.entries))
+            elif type(msg) is Heartbeat:
+                self._heartbeat_sent(msg.to, now)
+            elif type(msg) is InstallSnapshot:
+                self._snapshot_started[msg.to] = now
+                self.peer_figures.snapshot_send_started(msg.to)
         if self._transport is not None:
             self._transport.send(messages)
+
+    def _heartbeat_sent(self, peer: int, now: float) -> None:
+        """etcd's late-heartbeat check: more than two intervals since the last one to `peer`
+        (a blocked loop or a slow disk) counts as a heartbeat send failure."""
+        last = self._last_heartbeat.get(peer)
+        self._last_heartbeat[peer] = now
+        if last is not None and now - last > 2 * self._options.heartbeat_interval:
+            self._heartbeat_failures += 1
 
     def _receive(self, msg: Message) -> None:
         if type(msg) is AppendEntries:
@@ -501,6 +545,9 @@ class EtcdServer:
 
     def _snapshot_status(self, peer: int, ok: bool) -> None:
         _count(self._snapshots_sent if ok else self._snapshot_send_failures, peer)
+        started = self._snapshot_started.pop(peer, None)
+        if started is not None:
+            self.peer_figures.snapshot_send_ended(peer, ok, time.monotonic() - started)
         if self._node is not None:
             self._node.report_snapshot(peer, ok)
 
@@ -654,8 +701,10 @@ class EtcdServer:
                     if loop.time() >= deadline:
                         raise TimeoutError from None
         except TimeoutError:
+            self._slow_read_indexes += 1
             raise self._timeout_error(start) from None
         except NodeStopped:
+            self._read_indexes_failed += 1
             raise _timeout(STOPPED) from None
 
     def members(self) -> list[Member]:
@@ -847,7 +896,25 @@ class EtcdServer:
             snapshots_sent=dict(self._snapshots_sent),
             snapshot_send_failures=dict(self._snapshot_send_failures),
             peer_send_failures={p: transport.stats(p).failed for p in transport.peer_ids()},
-            split_brain=bool(self.split_brain()),
+            heartbeat_send_failures=self._heartbeat_failures,
+            slow_applies=self._applier.slow_applies,
+            slow_read_indexes=self._slow_read_indexes,
+            read_indexes_failed=self._read_indexes_failed,
+            peers_connected={
+                p: up
+                for p in transport.peer_ids()
+                if (up := transport.stats(p).connected) or p in self.peer_figures.disconnected
+            },
+            disk=self.disk_figures,
+            peers=self.peer_figures,
+            extra_gauges=(
+                ExtraGauge(
+                    "pyetcd_server_split_brain",
+                    "1 while this member sees two clusters or two leaders among its peers, "
+                    "0 otherwise.",
+                    1.0 if self.split_brain() else 0.0,
+                ),
+            ),
         )
 
     def raft_status(self) -> RaftStatus | None:

@@ -17,6 +17,7 @@ import os
 import re
 import struct
 import threading
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from dataclasses import dataclass
 import msgpack
 
 from raft.aio.fs import FS
+from raft.aio.observe import DiskObserver
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,7 @@ class SnapStore:
             raise ValueError("max_snapshots must be at least 1")
         self._fs, self._dir, self._max = fs, dir, max_snapshots
         self._lock = threading.Lock()
+        self.observer: DiskObserver | None = None
         if not fs.exists(dir):
             fs.makedirs(dir)
             fs.fsync_dir(os.path.dirname(os.path.normpath(dir)) or os.curdir)
@@ -79,6 +82,7 @@ class SnapStore:
 
         An OSError leaves no partial file behind; `FsyncFailed` is fatal, as for the WAL.
         """
+        started = time.perf_counter()
         meta = snapshot.meta
         packed = msgpack.packb((meta.index, meta.term, list(meta.voters)))
         body_len = struct.pack("<I", len(packed))
@@ -87,6 +91,7 @@ class SnapStore:
         path = os.path.join(self._dir, snapshot_name(meta))
         tmp = path + _TMP_SUFFIX
         with self._lock:
+            marshalled = time.perf_counter()
             file = self._fs.open_write(tmp)
             try:
                 file.truncate(0)
@@ -94,6 +99,7 @@ class SnapStore:
                 file.write(len(head), snapshot.data)
                 file.fsync()
                 file.close()
+                synced = time.perf_counter()
                 self._fs.rename(tmp, path)
             except BaseException:
                 file.close()
@@ -102,6 +108,9 @@ class SnapStore:
                 raise
             self._fs.fsync_dir(self._dir)
             self._purge()
+        if self.observer is not None:
+            done = time.perf_counter()
+            self.observer.snapshot_saved(marshalled - started, synced - marshalled, done - started)
         return path
 
     def names(self) -> list[str]:

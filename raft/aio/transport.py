@@ -38,6 +38,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from raft.aio.listen_errors import bind_error_text
+from raft.aio.observe import PeerObserver
 from raft.aio.peer_frames import (
     PROTO_VERSION,
     Accept,
@@ -476,6 +477,7 @@ class PeerTransport:
         self.snapshot_timeout = snapshot_timeout
         self._rng = rng or random.Random()
         self.counters = TransportCounters()
+        self.observer: PeerObserver | None = None
         self.bound_urls: list[str] = []
         self._servers: list[asyncio.Server] = []
         self._peers: dict[int, _Peer] = {}
@@ -611,9 +613,12 @@ class PeerTransport:
         for peer, (writer, frames) in direct.items():
             # Written at once rather than by the pump: a loop iteration less on every hop of
             # a write's round trip. The pump still owns the queue whenever one builds up.
-            writer.write(b"".join(frames))
+            data = b"".join(frames)
+            writer.write(data)
             peer.sent += len(frames)
             counters.sent += len(frames)
+            if self.observer is not None:
+                self.observer.peer_sent(peer.id, len(data))
         for peer_id in unreachable:
             self._report_unreachable(peer_id)
 
@@ -692,6 +697,8 @@ class PeerTransport:
 
     def _peer_down(self, peer: _Peer, reason: str) -> None:
         """Mark the peer down, drop what it had queued and tell raft it is unreachable."""
+        if peer.state == _UP and self.observer is not None:
+            self.observer.peer_disconnected(peer.id)
         peer.state = _DOWN
         peer.ping_sent = None
         dropped = len(peer.queue) if peer.was_up else 0
@@ -750,9 +757,12 @@ class PeerTransport:
                         continue
                     frames.append(frame)
                     size += len(frame)
-                writer.write(b"".join(frames))
+                data = b"".join(frames)
+                writer.write(data)
                 peer.sent += len(frames)
                 counters.sent += len(frames)
+                if self.observer is not None:
+                    self.observer.peer_sent(peer.id, len(data))
                 if transport.get_write_buffer_size() > HIGH_WATER:
                     async with asyncio.timeout(self.ping_timeout):
                         await writer.drain()
@@ -770,7 +780,10 @@ class PeerTransport:
                     name = getattr(frame, "reason", None) or type(frame).__name__
                     return f"unexpected reply from peer: {name}"
                 if frame.seq == peer.ping_seq and peer.ping_sent is not None:
-                    peer.latency.add((time.perf_counter() - peer.ping_sent) * 1000.0)
+                    seconds = time.perf_counter() - peer.ping_sent
+                    peer.latency.add(seconds * 1000.0)
+                    if self.observer is not None:
+                        self.observer.peer_round_trip(peer.id, seconds)
                     peer.ping_sent = None
         except _CONN_ERRORS as exc:
             return _why(exc)
@@ -835,6 +848,8 @@ class PeerTransport:
 
     def _malformed(self, conn: _Conn, remote: int | None, reason: str) -> None:
         self.counters.malformed_frames += 1
+        if remote is not None and self.observer is not None:
+            self.observer.peer_receive_failed(remote)
         peername = conn.writer.get_extra_info("peername")
         log.warning(
             "peer: closing connection from %s (member %s): %s", peername, _hex(remote), reason
@@ -883,7 +898,7 @@ class PeerTransport:
         if peer is not None and peer.state != _UP:
             peer.redial.set()
         if hello.kind is ConnKind.SNAPSHOT:
-            await self._serve_snapshot(conn, hello)
+            await self._observed_snapshot(conn, hello)
         else:
             await self._serve_stream(conn, hello)
 
@@ -928,6 +943,8 @@ class PeerTransport:
             """False once the stream must end (the reason is logged and counted)."""
             if data:
                 decoder.receive_data(data)
+                if self.observer is not None:
+                    self.observer.peer_received(remote, len(data))
             for event in decoder:
                 if isinstance(event, Message):
                     if event.frm != remote:
@@ -954,6 +971,21 @@ class PeerTransport:
         await sink.closed
         if not sink.failed and decoder.buffered:
             self._malformed(conn, remote, "truncated frame")
+
+    async def _observed_snapshot(self, conn: _Conn, hello: Hello) -> None:
+        """`_serve_snapshot`, timed and counted for the observer."""
+        observer = self.observer
+        if observer is None:
+            await self._serve_snapshot(conn, hello)
+            return
+        received = self.counters.snapshots_received
+        started = time.perf_counter()
+        observer.snapshot_receive_started(hello.from_id)
+        try:
+            await self._serve_snapshot(conn, hello)
+        finally:
+            ok = self.counters.snapshots_received > received
+            observer.snapshot_receive_ended(hello.from_id, ok, time.perf_counter() - started)
 
     async def _serve_snapshot(self, conn: _Conn, hello: Hello) -> None:
         try:

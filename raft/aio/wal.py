@@ -28,6 +28,7 @@ import logging
 import os
 import re
 import struct
+import time
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,7 @@ from typing import Any, Protocol
 import msgpack
 
 from raft.aio.fs import FS, File, FsyncFailed
+from raft.aio.observe import DiskObserver
 
 log = logging.getLogger(__name__)
 
@@ -378,6 +380,7 @@ class WAL:
         self._last_index = 0
         self._hard_state = HardState()
         self._broken: str | None = None
+        self.observer: DiskObserver | None = None
 
     @classmethod
     def create(
@@ -568,6 +571,8 @@ class WAL:
             raise _write_error(exc, f"{self._dir}: WAL write failed") from exc
         self._offset += len(buf)
         self._crc = crc
+        if self.observer is not None:
+            self.observer.wal_appended(len(buf))
 
     def _rollback(self, exc: OSError) -> None:
         """Cut a partial record off so that the file ends on a record boundary again."""
@@ -580,6 +585,7 @@ class WAL:
 
     def _sync(self, *, full: bool = False) -> None:
         assert self._file is not None
+        started = time.perf_counter()
         try:
             if full:
                 self._file.fsync()
@@ -588,6 +594,8 @@ class WAL:
         except FsyncFailed as exc:
             self._broken = f"fsync failed: {exc}"
             raise
+        if self.observer is not None:
+            self.observer.wal_synced(time.perf_counter() - started)
 
     def _cut(self) -> None:
         """Seal the current segment (exact size, synced) before its successor can exist."""

@@ -1,6 +1,7 @@
 """Turn a raw response into a comparable record, erasing only what legitimately differs.
 
-Kept exact: status, Content-Type, X-Etcd-Index, Allow, Location, CORS headers, body bytes of
+Kept exact: status, every header name in wire order with its value (but Date, Content-Length and
+X-Raft-*), Content-Type, X-Etcd-Index, Allow, Location, CORS headers, body bytes of
 non-JSON responses, JSON structure *with key order*, every value, the Go escape sequences used
 and the raw bytes outside ASCII. Erased: ports (two members cannot share them), member and
 cluster IDs when they equal the value etcd's sha1 scheme gives for the member's own flags,
@@ -10,6 +11,7 @@ within one second, child order of listings not requested `sorted`, stats counter
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from dataclasses import dataclass
@@ -28,6 +30,14 @@ EXACT_HEADERS = (
     "Access-Control-Allow-Headers",
 )
 PRESENCE_HEADERS = ("X-Raft-Index", "X-Raft-Term")
+# Every header is compared in wire order with its value, except these, whose values differ
+# legitimately (time, raft bookkeeping, a body whose compared form is normalised).
+LAYOUT_PLACEHOLDERS = {
+    "date": "<date>",
+    "content-length": "<length>",
+    "x-raft-index": "<raft-index>",
+    "x-raft-term": "<raft-term>",
+}
 COMPARED_NAMES = frozenset(
     n.lower() for n in (*EXACT_HEADERS, *PRESENCE_HEADERS, "X-Etcd-Cluster-Id")
 )
@@ -117,11 +127,30 @@ def _headers(resp: rawhttp.Response, ctx: Context, ident: Identity) -> tuple[Any
     out.append(("X-Etcd-Cluster-Id", "CLUSTER-ID" if cid == ident.cluster_id else cid))
     if ctx.method == "HEAD":
         out.append(("Content-Length", resp.header("Content-Length")))
+    out.append(("layout", _layout(resp, ident)))
+    return tuple(out)
+
+
+def _layout(resp: rawhttp.Response, ident: Identity) -> tuple[tuple[str, str], ...]:
+    """Every header as sent, in order (Go's: the handler's sorted, then Date, Content-Length,
+    a sniffed Content-Type, Connection, Transfer-Encoding), no `Server`."""
+    out = []
+    for name, value in resp.headers:
+        lowered = name.lower()
+        if lowered in LAYOUT_PLACEHOLDERS:
+            value = LAYOUT_PLACEHOLDERS[lowered]
+        elif lowered == "x-etcd-cluster-id" and value == ident.cluster_id:
+            value = "CLUSTER-ID"
+        else:
+            value = ident.scrub(value.encode("latin-1")).decode("latin-1")
+        out.append((name, value))
     return tuple(out)
 
 
 def _body(data: bytes, resp: rawhttp.Response, ctx: Context) -> tuple[Any, ...]:
     if ctx.path == "/metrics" and resp.status == 200:
+        if data and resp.header("Content-Encoding") == "gzip":
+            data = gzip.decompress(data)
         text = data.decode("utf-8", "replace")
         return ("metrics", tuple((n, re.search(rf"^{n}[{{ ]", text, re.M) is not None)
                                  for n in METRIC_NAMES))  # fmt: skip

@@ -112,8 +112,11 @@ async def send_on(
     timeout: float = 5.0,
     close: bool = True,
 ) -> PendingResponse:
-    """Send one request on `conn`; return once the status line and headers have been read."""
-    lines = [f"{method} {target} HTTP/1.1", f"Host: {conn.authority}"]
+    """Send one request on `conn`; return once the status line and headers have been read.
+    `Host` is the connection's address unless `headers` name another."""
+    lines = [f"{method} {target} HTTP/1.1"]
+    if not any(k.lower() == "host" for k, _ in headers):
+        lines.append(f"Host: {conn.authority}")
     lines += [f"{k}: {v}" for k, v in headers]
     if body or method in ("PUT", "POST", "PATCH"):
         lines.append(f"Content-Length: {len(body)}")

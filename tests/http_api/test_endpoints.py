@@ -245,19 +245,19 @@ async def test_metrics_exposition(client: TestClient, server: EtcdServer) -> Non
     assert resp.headers["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
     text = resp.body.decode()
     for line in (
-        'etcd_debugging_store_reads_total{action="getRecursive"} 1.0',
-        f'etcd_debugging_store_writes_total{{action="set"}} {float(sets)}',
-        "etcd_debugging_store_expires_total 0.0",
-        "etcd_debugging_store_watchers 0.0",
-        "etcd_debugging_store_watch_requests_total 0.0",
-        'etcd_http_received_total{method="PUT"} 1.0',
-        "etcd_server_has_leader 1.0",
+        'etcd_debugging_store_reads_total{action="getRecursive"} 1',
+        f'etcd_debugging_store_writes_total{{action="set"}} {sets}',
+        "etcd_debugging_store_expires_total 0",
+        "etcd_debugging_store_watchers 0",
+        "etcd_debugging_store_watch_requests_total 0",
+        'etcd_http_received_total{method="PUT"} 1',
+        "etcd_server_has_leader 1",
         "# TYPE etcd_server_health_success counter",
-        f'etcd_server_id{{server_id="{server.member_id:x}"}} 1.0',
-        "etcd_server_is_leader 1.0",
-        "etcd_server_leader_changes_seen_total 1.0",
-        "etcd_server_proposals_pending 0.0",
-        "etcd_server_proposals_failed_total 0.0",
+        f'etcd_server_id{{server_id="{server.member_id:x}"}} 1',
+        "etcd_server_is_leader 1",
+        "etcd_server_leader_changes_seen_total 1",
+        "etcd_server_proposals_pending 0",
+        "etcd_server_proposals_failed_total 0",
     ):
         assert line in text, line
     figures = server.server_metrics()

@@ -244,10 +244,12 @@ async def test_metrics_count_requests(client: TestClient) -> None:
     await client.put("/v2/keys/a?value=1")
     await client.get("/v2/keys/a?wait=true&waitIndex=4")
     text = (await (await client.get("/metrics")).read()).decode()
-    assert 'etcd_http_received_total{method="QGET"} 1.0' in text
-    assert 'etcd_http_received_total{method="PUT"} 1.0' in text
-    assert 'etcd_http_failed_total{code="404",method="QGET"} 1.0' in text
+    assert 'etcd_http_received_total{method="QGET"} 1' in text
+    assert 'etcd_http_received_total{method="PUT"} 1' in text
+    assert 'etcd_http_failed_total{code="404",method="QGET"} 1' in text
     assert 'etcd_http_received_total{method="GET"}' not in text
+    assert 'etcd_http_successful_duration_seconds_count{method="PUT"} 1' in text
+    assert 'etcd_http_successful_duration_seconds_count{method="QGET"}' not in text
 
 
 async def test_invalid_utf8_key_and_value_are_stored_and_echoed_as_go_does(

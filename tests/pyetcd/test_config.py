@@ -294,6 +294,17 @@ def test_v3_only_flags_are_validated_and_reported_inert() -> None:
         "bcrypt-cost", "experimental-corrupt-check-time", "max-request-bytes",
         "quota-backend-bytes",
     )  # fmt: skip
+    assert config.host_whitelist == ("example.com",)
+    assert config.listen_metrics_urls == ("http://127.0.0.1:41381",)
+
+
+def test_metrics_flags_have_etcd_s_defaults_and_accept_any_level() -> None:
+    config = _load([])
+    assert (config.host_whitelist, config.metrics, config.listen_metrics_urls) == (
+        ("*",), "basic", ()
+    )  # fmt: skip
+    assert _load(["--metrics", "extensive"]).metrics == "extensive"
+    assert _load(["--host-whitelist", ""]).host_whitelist == ("",)  # only an empty Host
 
 
 def test_tls_files_are_checked_to_exist(tmp_path: Path) -> None:
