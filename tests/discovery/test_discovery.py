@@ -4,12 +4,14 @@ service that is itself etcd or pyetcd, and what a member that comes too late doe
 from __future__ import annotations
 
 import contextlib
+import http.server
 import json
 import os
 import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -17,6 +19,7 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import ClassVar
 
 import pytest
 
@@ -155,3 +158,51 @@ def test_a_member_too_late_falls_back_to_proxy_or_exits(impl: str) -> None:
                 assert body["endpoints"] == [first[0].client_url]
                 _put(f"{proxied[0].client_url}/v2/keys/through", value="proxy")
                 assert _get(f"{first[0].client_url}/v2/keys/through")[1]["node"]["value"] == "proxy"
+
+
+class _ForwardProxy(http.server.BaseHTTPRequestHandler):
+    """A plain HTTP forward proxy: the request line carries the absolute URL."""
+
+    seen: ClassVar[list[str]] = []
+
+    def _forward(self) -> None:
+        self.seen.append(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else None
+        headers = {"Content-Type": self.headers.get("Content-Type", "")} if body else {}
+        req = urllib.request.Request(self.path, data=body, method=self.command, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=60) as resp:
+                status, data, answer = resp.status, resp.read(), resp.headers
+        except urllib.error.HTTPError as exc:
+            status, data, answer = exc.code, exc.read(), exc.headers
+        self.send_response(status)
+        for name in ("Content-Type", "X-Etcd-Index"):
+            if answer.get(name):
+                self.send_header(name, answer[name])
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_PUT = _forward
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def test_discovery_requests_go_through_the_discovery_proxy() -> None:
+    server = http.server.ThreadingHTTPServer((procs.HOST, 0), _ForwardProxy)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        with procs.running_member("pyetcd", name="disc") as service:
+            durl = token(service, 1)
+            via = f"http://{procs.HOST}:{server.server_address[1]}"
+            with members("pyetcd", durl, ["a"], "--discovery-proxy", via) as ps:
+                wait_cluster(ps, 1)
+        assert any(p.startswith(f"{durl}/_config/size") for p in _ForwardProxy.seen)
+        assert any("prevExist=false" in p for p in _ForwardProxy.seen)  # the registration
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
