@@ -179,9 +179,10 @@ def test_failover_refresh_and_the_cluster_file() -> None:
             assert sorted(saved) == sorted(n.peer_url for n in nodes)  # learnt from one peer
             nodes[0].kill()
             for i in range(20):  # every request is answered by a live member
-                resp = asyncio.run(
-                    rawhttp.request(px.port, "PUT", f"/v2/keys/f{i}", headers=FORM, body=b"value=v")
+                put = rawhttp.request(  # (allowing for an election if the leader was killed)
+                    px.port, "PUT", f"/v2/keys/f{i}", headers=FORM, body=b"value=v", timeout=30
                 )
+                resp = asyncio.run(put)
                 assert resp.status == 201, (resp.status, resp.body)
             data_dir = px.data_dir
             # A restart trusts the cluster file over a stale --initial-cluster.
