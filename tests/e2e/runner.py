@@ -136,6 +136,9 @@ def e2e_binary(cache: Path, rebuild: bool) -> Path:
         partial.unlink(missing_ok=True)
         raise NotRun(f"go test -c {PACKAGE} failed:\n{(built.stdout + built.stderr).strip()}")
     partial.replace(binary)
+    for stale in cache.glob("e2e-*.test"):
+        if stale != binary:
+            stale.unlink()
     return binary
 
 
