@@ -108,3 +108,7 @@ class KeysServer(Protocol):
 
     def server_metrics(self) -> ServerMetrics | None:
         """Figures for `/metrics`; None from a member that has no raft node (yet)."""
+
+    async def snapshot(self) -> bytes:
+        """A consistent snapshot file of the store once every write acknowledged before the
+        call is applied (`GET /pyetcd/v1/snapshot`); raises EtcdError (300) on timeout."""

@@ -12,9 +12,17 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from pyetcd.admin.backup import backup
+from pyetcd.admin.hotsnap import restore, save
 from pyetcd.admin.inspect import inspect
 from pyetcd.admin.keyspace import normalise_prefix
 from pyetcd.admin.migrate import DEFAULT_CONCURRENCY, Options, migrate
+from pyetcd.admin.newcluster import (
+    DEFAULT_NAME,
+    DEFAULT_PEER_URL,
+    DEFAULT_TOKEN,
+    NewCluster,
+    new_cluster,
+)
 from pyetcd.admin.v2client import AdminError, TLSFiles, V2Client
 from pyetcd.ids import format_id
 
@@ -126,6 +134,90 @@ def _add_offline(commands: argparse._SubParsersAction[_Parser]) -> None:
     bak.set_defaults(run=_run_backup)
 
 
+def _cluster_flags(cmd: argparse.ArgumentParser, what: str) -> None:
+    cmd.add_argument("--data-dir", required=True, help=f"the new member's data dir ({what})")
+    cmd.add_argument("--wal-dir", default="", help="a separate WAL dir for it")
+    cmd.add_argument("--name", default=DEFAULT_NAME, help="this member's name in --initial-cluster")
+    cmd.add_argument(
+        "--initial-cluster",
+        default=f"{DEFAULT_NAME}={DEFAULT_PEER_URL}",
+        help="the new cluster's members, name=peer-url,... (the same on every member)",
+    )
+    cmd.add_argument(
+        "--initial-cluster-token", default=DEFAULT_TOKEN, help="the new cluster's token"
+    )
+    cmd.add_argument(
+        "--initial-advertise-peer-urls",
+        default="",
+        help="this member's peer URLs (default: its entry in --initial-cluster)",
+    )
+
+
+def _new_cluster(args: argparse.Namespace) -> NewCluster:
+    return new_cluster(
+        args.name,
+        args.initial_cluster,
+        args.initial_cluster_token,
+        args.initial_advertise_peer_urls,
+    )
+
+
+def _restored(args: argparse.Namespace, cluster: NewCluster, index: int) -> None:
+    _out(
+        f"restored member {args.name} ({format_id(cluster.own_id)}) of cluster "
+        f"{format_id(cluster.cluster_id)} in {args.data_dir} at index {index} (verified); "
+        f"start every member with its own data dir"
+    )
+
+
+async def _run_snapshot_save(args: argparse.Namespace) -> int:
+    endpoints = [e for e in args.endpoints.split(",") if e]
+    tls = TLSFiles(args.cacert, args.cert, args.key)
+    snap = await save(endpoints, args.file, tls, args.user)
+    _out(
+        f"saved snapshot of cluster {format_id(snap.cluster_id)} from member "
+        f"{format_id(snap.member_id)} at index {snap.index} to {args.file}"
+    )
+    return 0
+
+
+async def _run_snapshot_restore(args: argparse.Namespace) -> int:
+    cluster = _new_cluster(args)
+    written = await asyncio.to_thread(restore, args.file, args.data_dir, args.wal_dir, cluster)
+    _restored(args, cluster, written.index)
+    return 0
+
+
+def _add_snapshot(commands: argparse._SubParsersAction[_Parser]) -> None:
+    snap = commands.add_parser(
+        "snapshot", help="save a running member's snapshot; restore it into a new cluster"
+    )
+    actions = snap.add_subparsers(dest="action", required=True, parser_class=_Parser)
+    sav = actions.add_parser(
+        "save",
+        help="a consistent snapshot from a running member (GET /pyetcd/v1/snapshot)",
+        description="Needs root with v2 auth on, a verified client certificate with "
+        "--client-cert-auth. The file carries a sha256 checksum.",
+    )
+    sav.add_argument("--endpoints", required=True, help="client URLs, tried in order")
+    sav.add_argument("--user", default="", help="root[:password] when v2 auth is on")
+    sav.add_argument("--cacert", default="", help="CA file to verify the member's certificate")
+    sav.add_argument("--cert", default="", help="client certificate file")
+    sav.add_argument("--key", default="", help="client key file")
+    sav.add_argument("file", help="where to write the snapshot")
+    sav.set_defaults(run=_run_snapshot_save)
+    res = actions.add_parser(
+        "restore",
+        help="a new member's data dir from a snapshot file (run once per member)",
+        description="Every member of the new cluster restores the same file with its own "
+        "--name; ids derive from --initial-cluster-token and the peer URLs. A damaged file "
+        "is refused.",
+    )
+    res.add_argument("file", help="a file written by snapshot save")
+    _cluster_flags(res, "new or empty")
+    res.set_defaults(run=_run_snapshot_restore)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Operator commands for pyetcd clusters.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -175,6 +267,7 @@ def build_parser() -> argparse.ArgumentParser:
             )
     mig.set_defaults(run=_run_migrate)
     _add_offline(commands)
+    _add_snapshot(commands)
     return parser
 
 
