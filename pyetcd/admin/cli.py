@@ -13,6 +13,7 @@ from typing import NoReturn
 
 from pyetcd.admin.backup import backup
 from pyetcd.admin.hotsnap import restore, save
+from pyetcd.admin.importetcd import import_etcd
 from pyetcd.admin.inspect import inspect
 from pyetcd.admin.keyspace import normalise_prefix
 from pyetcd.admin.migrate import DEFAULT_CONCURRENCY, Options, migrate
@@ -218,6 +219,36 @@ def _add_snapshot(commands: argparse._SubParsersAction[_Parser]) -> None:
     res.set_defaults(run=_run_snapshot_restore)
 
 
+async def _run_import(args: argparse.Namespace) -> int:
+    cluster = _new_cluster(args)
+    done = await asyncio.to_thread(
+        import_etcd, args.etcd_data_dir, args.etcd_wal_dir, args.data_dir, args.wal_dir, cluster
+    )
+    if done.torn:
+        sys.stderr.write(f"{PROG}: warning: {done.torn}\n")
+    counts = ", ".join(f"{n} {kind}" for kind, n in sorted(done.applied.items())) or "none"
+    _out(
+        f"imported the v2 store of {args.etcd_data_dir} (snapshot at index "
+        f"{done.snapshot_index}, store index {done.store_index}); WAL entries after it: {counts}"
+    )
+    _restored(args, cluster, done.written.index)
+    return 0
+
+
+def _add_import(commands: argparse._SubParsersAction[_Parser]) -> None:
+    imp = commands.add_parser(
+        "import-etcd",
+        help="a pyetcd data dir from a stopped etcd 3.4 member's data dir (its v2 store)",
+        description="Reads member/snap and member/wal of etcd 3.4 (read-only) and writes a "
+        "new member of a new cluster holding the same v2 keys, values, TTLs and indexes. "
+        "v3 data is not imported: the counts say how many entries were skipped.",
+    )
+    imp.add_argument("--etcd-data-dir", required=True, help="the stopped etcd member's data dir")
+    imp.add_argument("--etcd-wal-dir", default="", help="its --wal-dir, if it had one")
+    _cluster_flags(imp, "new or empty")
+    imp.set_defaults(run=_run_import)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="Operator commands for pyetcd clusters.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -268,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
     mig.set_defaults(run=_run_migrate)
     _add_offline(commands)
     _add_snapshot(commands)
+    _add_import(commands)
     return parser
 
 
