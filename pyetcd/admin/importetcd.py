@@ -105,9 +105,11 @@ def read_etcd_wal(wal_dir: str, snap_dir: str) -> EtcdLog:
             except etcdfmt.FormatError as exc:
                 raise AdminError(f"{where}: {exc}") from None
         if damage is not None:
-            if i != len(names) - 1:
+            if i != len(names) - 1 or damage.offset == 0:
                 raise AdminError(f"{path}: offset {damage.offset}: {damage.reason}")
             torn = f"{path}: offset {damage.offset}: {damage.reason} (the tail etcd drops)"
+    if ids == (0, 0):
+        raise AdminError(f"{wal_dir}: no metadata record: not an etcd WAL")
     snap = _newest_snapshot(snap_dir, markers)
     return EtcdLog(ids[0], ids[1], hard, snap, _log_after(raw_entries, snap), torn)
 
