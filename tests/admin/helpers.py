@@ -3,7 +3,9 @@ given data dir, stop a member while keeping its data."""
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import http.client
 import os
 import signal
 import subprocess
@@ -93,11 +95,27 @@ def daemon(
         proc.wait()
 
 
-def wait_serving(d: Daemon, key: str) -> None:
+def get(port: int, path: str, user: str = "") -> tuple[int, bytes] | None:
+    """One GET, as `user:password` when given; None when the member does not answer."""
+    headers = {}
+    if user:
+        headers["Authorization"] = "Basic " + base64.b64encode(user.encode()).decode()
+    conn = http.client.HTTPConnection(procs.HOST, port, timeout=2.0)
+    try:
+        conn.request("GET", path, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    except (OSError, http.client.HTTPException):
+        return None
+    finally:
+        conn.close()
+
+
+def wait_serving(d: Daemon, key: str, user: str = "") -> None:
     def up() -> bool | None:
         if d.proc.poll() is not None:
             raise AssertionError(f"pyetcd exited:\n{d.log()}")
-        got = get_json(d.client_port, f"/v2/keys/{key}?quorum=true", timeout=1.0)
+        got = get(d.client_port, f"/v2/keys/{key}?quorum=true", user)
         return True if got is not None and got[0] == 200 else None
 
     wait_for(up, START_TIMEOUT, f"pyetcd serving {key}", interval=0.05)
