@@ -58,6 +58,7 @@ def summarise(data: DataDir) -> Report:
         )
     else:
         lines.append(f"log: no entries after index {data.last_index}")
+    lines.append(f"last index: {data.last_index}, last term: {data.last_term}")
     lines.append(f"snapshots in {data.snap_dir}: {len(data.snap_files)}")
     lines += [_snap_line(f.name, data) for f in data.snap_files]
     members = members_in(voters, entries)
