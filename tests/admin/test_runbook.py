@@ -45,6 +45,16 @@ def _member_ids(port: int) -> list[str] | None:
     return None if got is None or got[0] != 200 else sorted(m["id"] for m in got[1]["members"])
 
 
+def _force_new_cluster(node: Node) -> None:
+    """Restart the stopped `node` with --force-new-cluster until it serves alone."""
+    node.argv.append("--force-new-cluster")
+    node.restart()
+    wait_for(
+        lambda: True if _member_ids(node.client_port) == [node.member_id] else None,
+        READY_TIMEOUT, f"{node.name} alone after --force-new-cluster", interval=0.1,
+    )  # fmt: skip
+
+
 def _everywhere(cluster: Cluster, expected: dict[str, str]) -> None:
     for node in cluster.running:
         assert tree(node.client_port, "rb") == expected, cluster.logs()
@@ -76,12 +86,7 @@ def test_quorum_loss_force_new_cluster_on_the_most_up_to_date_then_grow() -> Non
         backup = os.path.join(chosen.workdir, "data.bak")
         assert admin("backup", "--data-dir", _data(chosen), "--backup-dir", backup).returncode == 0
         # Step 4: --force-new-cluster on the chosen member.
-        chosen.argv.append("--force-new-cluster")
-        chosen.restart()
-        wait_for(
-            lambda: True if _member_ids(chosen.client_port) == [chosen.member_id] else None,
-            READY_TIMEOUT, "the chosen member alone", interval=0.1,
-        )  # fmt: skip
+        _force_new_cluster(chosen)
         assert tree(chosen.client_port, "rb") == TREE
         chosen.argv.remove("--force-new-cluster")
         # Step 5: the others come back as new members, data wiped, one at a time.
@@ -134,12 +139,7 @@ def test_split_brain_keep_the_majority_copy_the_rest_and_rejoin() -> None:
         # The mistake: --force-new-cluster on one member while the other two run on.
         rogue = cluster.nodes[0]
         _stop(rogue)
-        rogue.argv.append("--force-new-cluster")
-        rogue.restart()
-        wait_for(
-            lambda: True if _member_ids(rogue.client_port) == [rogue.member_id] else None,
-            READY_TIMEOUT, "the rogue member alone", interval=0.1,
-        )  # fmt: skip
+        _force_new_cluster(rogue)
         rogue.argv.remove("--force-new-cluster")
         kept = cluster.nodes[1:]
 
