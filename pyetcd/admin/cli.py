@@ -310,3 +310,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except AdminError as exc:
         sys.stderr.write(f"{PROG}: {exc}\n")
         return 1
+    except OSError as exc:
+        sys.stderr.write(f"{PROG}: {exc}\n")
+        return 1

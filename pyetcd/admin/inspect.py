@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pyetcd.admin.datadir import DataDir, read_data_dir, replay_store
+from pyetcd.admin.v2client import AdminError
 from pyetcd.ids import format_id
 from pyetcd.standalone import members_in
 from raft.types import Entry, EntryKind
@@ -77,7 +78,7 @@ def summarise(data: DataDir) -> Report:
 
 
 def inspect(data_dir: str, wal_dir: str, out: Callable[[str], None]) -> int:
-    """Print the report; 0 when intact, 1 when a file is damaged (AdminError for the WAL)."""
+    """Print the report; AdminError (exit 1) naming the first damaged file."""
     data = read_data_dir(data_dir, wal_dir)
     report = summarise(data)
     for line in report.lines:
@@ -91,4 +92,7 @@ def inspect(data_dir: str, wal_dir: str, out: Callable[[str], None]) -> int:
         out("warning: " + line)
     for line in report.damaged:
         out("damaged: " + line)
-    return 1 if report.damaged else 0
+    if report.damaged:
+        more = len(report.damaged) - 1
+        raise AdminError(report.damaged[0] + (f" (and {more} more damaged)" if more else ""))
+    return 0

@@ -137,6 +137,12 @@ def test_inspect_reports_and_never_repairs(tmp_path) -> None:
         assert torn.returncode == 0, torn.stderr
         assert f"warning: {segment}: torn tail at offset {last_off}" in torn.stdout
         assert _digest(member.data_dir) == before, "inspect modified the data dir"
+        # A damaged snapshot file (the member skips it) fails the check too.
+        snap_dir = os.path.join(member.data_dir, "member", "snap")
+        older = os.path.join(snap_dir, sorted(os.listdir(snap_dir))[0])
+        _flip(older, os.path.getsize(older) - 1)
+        bad_snap = admin("inspect", "--data-dir", member.data_dir)
+        assert bad_snap.returncode == 1 and f"damaged: {older}" in bad_snap.stdout, bad_snap
         # A damaged record in the middle is corruption: exit 1 naming the file and offset.
         mid_off, mid_len = records[len(records) // 2]
         _flip(segment, mid_off + 13 + mid_len - 1)
@@ -144,7 +150,6 @@ def test_inspect_reports_and_never_repairs(tmp_path) -> None:
         assert bad.returncode == 1, bad
         assert f"{segment}: corrupt WAL record at offset {mid_off}" in bad.stderr
         assert _digest(member.data_dir) != before
-        snap_dir = os.path.join(member.data_dir, "member", "snap")
         assert admin("inspect", "--data-dir", snap_dir).returncode == 1
     finally:
         member.stop()

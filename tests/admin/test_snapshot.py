@@ -101,6 +101,8 @@ def test_a_damaged_snapshot_file_is_refused(tmp_path: Path) -> None:
     with procs.running_member("pyetcd") as member:
         put_all(member.client_port, {"a": "1"})
         assert admin("snapshot", "save", "--endpoints", member.client_url, file).returncode == 0
+        wrong_method = call(member.client_port, "POST", "/pyetcd/v1/snapshot")
+        assert wrong_method is not None and wrong_method.status == 405, wrong_method
     raw = bytearray(Path(file).read_bytes())
     raw[len(raw) // 2] ^= 0x01
     Path(file).write_bytes(bytes(raw))

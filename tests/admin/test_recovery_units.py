@@ -1,0 +1,67 @@
+"""The pure parts of backup, snapshot and restore: the snapshot file, the new cluster's ids
+and member records, the inspect report."""
+
+from __future__ import annotations
+
+import pytest
+
+from pyetcd.admin.newcluster import new_cluster, with_members
+from pyetcd.admin.snapfile import HotSnapshot, SnapshotFileError, decode_snapshot, encode_snapshot
+from pyetcd.admin.v2client import AdminError
+from pyetcd.ids import cluster_id, member_id
+from store.commands import AddMember, RemoveMember, Set
+from store.store import Store
+
+
+def test_snapshot_file_round_trips_and_refuses_any_damage() -> None:
+    snap = HotSnapshot(42, 3, 0xABC, 0xDEF, b"store bytes")
+    raw = encode_snapshot(snap)
+    assert decode_snapshot(raw) == snap
+    for i in range(len(raw)):
+        damaged = bytearray(raw)
+        damaged[i] ^= 0x10
+        with pytest.raises(SnapshotFileError):
+            decode_snapshot(bytes(damaged))
+    with pytest.raises(SnapshotFileError, match="not a pyetcd snapshot"):
+        decode_snapshot(raw[:10])
+
+
+def test_new_cluster_ids_are_a_bootstraps() -> None:
+    cluster = new_cluster("b", "a=http://10.0.0.1:2380,b=http://10.0.0.2:2380", "tok", "")
+    ids = sorted(member_id([u], "tok") for u in ("http://10.0.0.1:2380", "http://10.0.0.2:2380"))
+    assert [m for m, _ in cluster.members] == ids
+    assert cluster.own_id == member_id(["http://10.0.0.2:2380"], "tok")
+    assert cluster.cluster_id == cluster_id(ids)
+
+
+@pytest.mark.parametrize(
+    ("name", "initial", "advertise", "message"),
+    [
+        ("c", "a=http://h:1", "", "no member named 'c'"),
+        ("a", "a=http://h:1", "http://h:2", "differs from a's URLs"),
+        ("a", "a=http://h:1,b=http://h:1", "", "duplicate url"),
+        ("a", "a=h:1", "", "URL scheme"),
+    ],
+)
+def test_new_cluster_refuses_inconsistent_flags(
+    name: str, initial: str, advertise: str, message: str
+) -> None:
+    with pytest.raises(AdminError, match=message):
+        new_cluster(name, initial, "tok", advertise)
+
+
+def test_with_members_replaces_the_old_member_records_identically_on_every_member() -> None:
+    old = Store()
+    old.apply(AddMember(1, ("http://old:1",), 5))
+    old.apply(AddMember(2, ("http://old:2",), 5))
+    old.apply(RemoveMember(2, 6))
+    old.apply(Set("/k", "v", False, None, False, 7))
+    cluster = new_cluster("x", "x=http://n:1,y=http://n:2", "tok", "")
+    data = with_members(old.save(), cluster)
+    assert data == with_members(
+        old.save(), new_cluster("y", "x=http://n:1,y=http://n:2", "tok", "")
+    )
+    store = Store.restore(data)
+    assert [(m.id, m.peer_urls) for m in store.members()] == list(cluster.members)
+    assert store.removed_member_ids() == set()
+    assert store.get("/k").node.value == "v"
