@@ -17,7 +17,7 @@ from pyetcd.wait import Waiters
 from raft.aio.fs import OsFS
 from raft.aio.recovery import member_dirs
 from raft.aio.snap import SnapError, SnapStore, StoredSnapshot
-from raft.aio.wal import WAL, SnapshotMarker, WalError, WalReading, read_wal
+from raft.aio.wal import WAL, SnapshotMarker, WalCorrupt, WalError, WalReading, read_wal
 from raft.codec import decode_conf_change
 from raft.types import EntryKind
 from store.errors import EtcdError
@@ -91,6 +91,9 @@ def read_data_dir(data_dir: str, wal_dir: str = "") -> DataDir:
             snapshot = SnapStore(fs, snap_dir).load(usable.name)
         marker = None if snapshot is None else SnapshotMarker(usable.index, usable.term)
         reading = read_wal(fs, wal_path, marker)
+    except WalCorrupt as exc:
+        hint = " (an etcd data dir? see pyetcd-admin import-etcd)" if exc.offset == 0 else ""
+        raise AdminError(f"{exc}{hint}") from None
     except (WalError, SnapError) as exc:
         raise AdminError(str(exc)) from None
     return DataDir(wal_path, snap_dir, reading, snapshot, tuple(files))
