@@ -6,6 +6,7 @@ same value, indexes and expiration."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ import aiohttp
 import pytest
 
 from tests import procs
+from tests.admin.helpers import get
 from tests.cluster.client import get_json, wait_for
 
 pytestmark = [
@@ -54,6 +56,11 @@ async def _fill(base: str) -> None:
         await put("/d0/sub0/k0", value="swapped", prevValue="value 0 ünï")
         await put("/d1/sub1/k1", "DELETE")
         await put("/d2/sub2/k2", value="refreshed", prevExist="true")
+        user = json.dumps({"user": "root", "password": "rootpw"})
+        async with s.put(base + "/v2/auth/users/root", data=user) as resp:
+            assert resp.status == 201, await resp.text()
+        async with s.put(base + "/v2/auth/enable") as resp:
+            assert resp.status == 200, await resp.text()
 
 
 def _flatten(node: dict, out: dict[str, tuple]) -> dict[str, tuple]:
@@ -109,6 +116,9 @@ def test_import_etcd_serves_every_key_with_its_value_and_ttl() -> None:
         assert not os.path.exists(target)
         etcd.proc.send_signal(signal.SIGTERM)
         etcd.proc.wait(timeout=30)
+        shown = subprocess.run([*ADMIN, "inspect", "--data-dir", etcd.data_dir],
+                               capture_output=True, text=True, check=False)  # fmt: skip
+        assert shown.returncode == 1 and "import-etcd" in shown.stderr, shown
         snaps = [n for n in os.listdir(os.path.join(etcd.data_dir, "member", "snap"))
                  if n.endswith(".snap")]  # fmt: skip
         assert snaps, "etcd wrote no snapshot: the test would not cover member/snap"
@@ -139,6 +149,13 @@ def test_import_etcd_serves_every_key_with_its_value_and_ttl() -> None:
         assert len(ttls_before) > KEYS // 10
         # The expirations are equal (above): the TTLs left are etcd's, less the time between.
         assert all(abs(ttls_after[k] - (ttls_before[k] - elapsed)) <= 2 for k in ttls_before)
+        # v2 auth came along: enabled, root with its password (the guest role etcd made
+        # when auth was enabled lets the reads above through, as on etcd).
+        enabled = get_json(client, "/v2/auth/enable")
+        assert enabled == (200, {"enabled": True}), enabled
+        root = get(client, "/v2/auth/users/root", "root:rootpw")
+        assert root is not None and root[0] == 200, root
+        assert get(client, "/v2/auth/users/root", "root:wrong")[0] == 401
         members = get_json(client, "/v2/members")
         assert members is not None
         assert [m["name"] for m in members[1]["members"]] == ["imported"]

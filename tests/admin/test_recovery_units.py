@@ -3,12 +3,14 @@ and member records, the inspect report."""
 
 from __future__ import annotations
 
+import bcrypt
 import pytest
 
 from pyetcd.admin.newcluster import new_cluster, with_members
 from pyetcd.admin.snapfile import HotSnapshot, SnapshotFileError, decode_snapshot, encode_snapshot
 from pyetcd.admin.v2client import AdminError
 from pyetcd.ids import cluster_id, member_id
+from store.auth import check_password
 from store.commands import AddMember, RemoveMember, Set
 from store.store import Store
 
@@ -65,3 +67,13 @@ def test_with_members_replaces_the_old_member_records_identically_on_every_membe
     assert [(m.id, m.peer_urls) for m in store.members()] == list(cluster.members)
     assert store.removed_member_ids() == set()
     assert store.get("/k").node.value == "v"
+
+
+def test_etcds_bcrypt_hashes_are_checked_as_etcd_checks_them() -> None:
+    # A hash as etcd 3.4 writes it ($2a$, Go's x/crypto/bcrypt), of "rootpw".
+    stored = bcrypt.hashpw(b"rootpw", bcrypt.gensalt(4)).decode().replace("$2b$", "$2a$", 1)
+    assert check_password(stored, "rootpw")
+    assert not check_password(stored, "rootpw2")
+    assert not check_password("$2a$10$not-a-hash", "rootpw")
+    long = "x" * 80  # Go reads 72 bytes of it
+    assert check_password(bcrypt.hashpw(long[:72].encode(), bcrypt.gensalt(4)).decode(), long)
