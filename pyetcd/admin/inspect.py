@@ -10,7 +10,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from pyetcd.admin.datadir import DataDir, read_data_dir, replay_store
+from pyetcd.admin.datadir import DataDir, read_data_dir, replay_store, running_holder
 from pyetcd.admin.v2client import AdminError
 from pyetcd.ids import format_id
 from pyetcd.standalone import members_in
@@ -79,6 +79,9 @@ def summarise(data: DataDir) -> Report:
 
 def inspect(data_dir: str, wal_dir: str, out: Callable[[str], None]) -> int:
     """Print the report; AdminError (exit 1) naming the first damaged file."""
+    pid = running_holder((data_dir,))
+    if pid is not None:
+        out(f"warning: process {pid} has files in {data_dir} open: its tail may change meanwhile")
     data = read_data_dir(data_dir, wal_dir)
     report = summarise(data)
     for line in report.lines:
