@@ -6,6 +6,7 @@ from __future__ import annotations
 import bcrypt
 import pytest
 
+from pyetcd.admin.backup import Written, verify, write_member
 from pyetcd.admin.newcluster import new_cluster, with_members
 from pyetcd.admin.snapfile import HotSnapshot, SnapshotFileError, decode_snapshot, encode_snapshot
 from pyetcd.admin.v2client import AdminError
@@ -77,3 +78,15 @@ def test_etcds_bcrypt_hashes_are_checked_as_etcd_checks_them() -> None:
     assert not check_password("$2a$10$not-a-hash", "rootpw")
     long = "x" * 80  # Go reads 72 bytes of it
     assert check_password(bcrypt.hashpw(long[:72].encode(), bcrypt.gensalt(4)).decode(), long)
+
+
+def test_verify_catches_a_copy_that_differs(tmp_path) -> None:
+    store = Store()
+    store.apply(Set("/k", "v", False, None, False, 1))
+    written = Written(11, 22, 5, 2, (7,))
+    write_member(str(tmp_path / "d"), "", written, store.save())
+    verify(str(tmp_path / "d"), "", written, store.save())
+    with pytest.raises(AdminError, match=r"store in .* differs"):
+        verify(str(tmp_path / "d"), "", written, Store().save())
+    with pytest.raises(AdminError, match="verification failed"):
+        verify(str(tmp_path / "d"), "", Written(11, 23, 5, 2, (7,)), store.save())
