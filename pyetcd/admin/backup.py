@@ -91,7 +91,8 @@ def verify(data_dir: str, wal_dir: str, written: Written, store_data: bytes) -> 
 
 
 def backup(data_dir: str, backup_dir: str, wal_dir: str = "", backup_wal_dir: str = "") -> Written:
-    refuse_if_running(data_dir, wal_dir)
+    advice = "stop the member first (or take a hot snapshot: pyetcd-admin snapshot save)"
+    refuse_if_running(data_dir, member_dirs(data_dir, wal_dir), advice)
     check_empty(backup_dir, "--backup-dir")
     if backup_wal_dir:
         check_empty(backup_wal_dir, "--backup-wal-dir")

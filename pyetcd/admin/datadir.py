@@ -137,11 +137,8 @@ def running_holder(paths: tuple[str, ...]) -> int | None:
     return None
 
 
-def refuse_if_running(data_dir: str, wal_dir: str = "") -> None:
-    wal_path, snap_dir = member_dirs(data_dir, wal_dir)
-    pid = running_holder((wal_path, snap_dir))
+def refuse_if_running(data_dir: str, paths: tuple[str, ...], advice: str) -> None:
+    """AdminError when a process holds a file under `paths` (the member's WAL and snap dirs)."""
+    pid = running_holder(paths)
     if pid is not None:
-        raise AdminError(
-            f"process {pid} has files in {data_dir} open: stop the member first "
-            "(or take a hot snapshot: pyetcd-admin snapshot save)"
-        )
+        raise AdminError(f"process {pid} has files in {data_dir} open: {advice}")

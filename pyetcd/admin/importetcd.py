@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from pyetcd.admin import etcdfmt
 from pyetcd.admin.backup import Written
-from pyetcd.admin.datadir import running_holder
+from pyetcd.admin.datadir import refuse_if_running
 from pyetcd.admin.newcluster import NewCluster, write_new_member
 from pyetcd.admin.v2client import AdminError
 from store import commands as cmds
@@ -280,9 +280,7 @@ def import_etcd(
     member = os.path.join(etcd_data_dir, "member")
     source_wal = etcd_wal_dir or os.path.join(member, "wal")
     snap_dir = os.path.join(member, "snap")
-    pid = running_holder((source_wal, snap_dir))
-    if pid is not None:
-        raise AdminError(f"process {pid} has files in {etcd_data_dir} open: stop etcd first")
+    refuse_if_running(etcd_data_dir, (source_wal, snap_dir), "stop etcd first")
     log = read_etcd_wal(source_wal, snap_dir)
     store = store_from_json(log.snap.data) if log.snap is not None else Store()
     counts = replay(store, log.entries)
