@@ -24,7 +24,6 @@ from raft.aio.fs import OsFS
 from raft.aio.recovery import member_dirs
 from raft.aio.snap import SnapshotMeta, SnapStore, StoredSnapshot
 from raft.aio.wal import WAL, HardState, Metadata, WalError
-from raft.types import Entry, EntryKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +79,7 @@ def verify(data_dir: str, wal_dir: str, written: Written, store_data: bytes) -> 
     found = Written(
         meta.member_id,
         meta.cluster_id,
-        copy.last_index,
-        copy.last_term,
+        *copy.last,
         copy.snapshot.meta.voters if copy.snapshot is not None else (),
     )
     if found != written:
@@ -98,14 +96,12 @@ def backup(data_dir: str, backup_dir: str, wal_dir: str = "", backup_wal_dir: st
         check_empty(backup_wal_dir, "--backup-wal-dir")
     source = read_data_dir(data_dir, wal_dir)
     store, _ = replay_store(source)
-    entries = [Entry(e.term, e.index, EntryKind(e.kind), e.data) for e in source.wal.replay.entries]
     voters = source.snapshot.meta.voters if source.snapshot is not None else ()
     written = Written(
         new_id(),
         new_id(),
-        source.last_index,
-        source.last_term,
-        tuple(members_in(voters, entries)),
+        *source.last,
+        tuple(members_in(voters, source.entries)),
     )
     store_data = store.save()
     write_member(backup_dir, backup_wal_dir, written, store_data)

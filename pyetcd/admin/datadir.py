@@ -19,7 +19,7 @@ from raft.aio.recovery import member_dirs
 from raft.aio.snap import SnapError, SnapStore, StoredSnapshot
 from raft.aio.wal import WAL, SnapshotMarker, WalCorrupt, WalError, WalReading, read_wal
 from raft.codec import decode_conf_change
-from raft.types import EntryKind
+from raft.types import Entry, EntryKind
 from store.errors import EtcdError
 from store.snapshot import BadSnapshot
 from store.store import Store
@@ -46,18 +46,18 @@ class DataDir:
     snap_files: tuple[SnapFile, ...]
 
     @property
-    def last_index(self) -> int:
-        entries = self.wal.replay.entries
-        if entries:
-            return entries[-1].index
-        return 0 if self.snapshot is None else self.snapshot.meta.index
+    def entries(self) -> list[Entry]:
+        """The log after the snapshot as raft entries."""
+        return [Entry(e.term, e.index, EntryKind(e.kind), e.data) for e in self.wal.replay.entries]
 
     @property
-    def last_term(self) -> int:
+    def last(self) -> tuple[int, int]:
+        """Index and term of the last entry, or of the snapshot when the log is empty."""
         entries = self.wal.replay.entries
         if entries:
-            return entries[-1].term
-        return 0 if self.snapshot is None else self.snapshot.meta.term
+            return entries[-1].index, entries[-1].term
+        meta = None if self.snapshot is None else self.snapshot.meta
+        return (0, 0) if meta is None else (meta.index, meta.term)
 
 
 def _snap_files(fs: OsFS, snap_dir: str, markers: set[tuple[int, int]]) -> list[SnapFile]:

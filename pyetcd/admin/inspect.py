@@ -14,7 +14,6 @@ from pyetcd.admin.datadir import DataDir, read_data_dir, replay_store, running_h
 from pyetcd.admin.v2client import AdminError
 from pyetcd.ids import format_id
 from pyetcd.standalone import members_in
-from raft.types import Entry, EntryKind
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +43,7 @@ def summarise(data: DataDir) -> Report:
     """The inspect report of `data` (pure: the reading already happened)."""
     replay = data.wal.replay
     hard = replay.hard_state
-    entries = [Entry(e.term, e.index, EntryKind(e.kind), e.data) for e in replay.entries]
+    entries = data.entries
     voters = data.snapshot.meta.voters if data.snapshot is not None else ()
     lines = [
         f"WAL dir: {data.wal_dir} ({len(data.wal.segments)} segments)",
@@ -58,8 +57,8 @@ def summarise(data: DataDir) -> Report:
             f"log: entries {entries[0].index}..{entries[-1].index}, last term {entries[-1].term}"
         )
     else:
-        lines.append(f"log: no entries after index {data.last_index}")
-    lines.append(f"last index: {data.last_index}, last term: {data.last_term}")
+        lines.append(f"log: no entries after index {data.last[0]}")
+    lines.append("last index: {}, last term: {}".format(*data.last))
     lines.append(f"snapshots in {data.snap_dir}: {len(data.snap_files)}")
     lines += [_snap_line(f.name, data) for f in data.snap_files]
     members = members_in(voters, entries)
