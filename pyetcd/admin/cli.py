@@ -224,8 +224,8 @@ async def _run_import(args: argparse.Namespace) -> int:
     done = await asyncio.to_thread(
         import_etcd, args.etcd_data_dir, args.etcd_wal_dir, args.data_dir, args.wal_dir, cluster
     )
-    if done.torn:
-        sys.stderr.write(f"{PROG}: warning: {done.torn}\n")
+    for warning in done.warnings:
+        sys.stderr.write(f"{PROG}: warning: {warning}\n")
     counts = ", ".join(f"{n} {kind}" for kind, n in sorted(done.applied.items())) or "none"
     _out(
         f"imported the v2 store of {args.etcd_data_dir} (snapshot at index "

@@ -42,7 +42,7 @@ class EtcdLog:
     hard_state: tuple[int, int, int]
     snap: etcdfmt.SnapFile | None
     entries: list[etcdfmt.Entry]
-    torn: str
+    warnings: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +51,7 @@ class Imported:
     snapshot_index: int
     applied: Counter[str]
     store_index: int
-    torn: str
+    warnings: tuple[str, ...]
 
 
 def _read(path: str) -> bytes:
@@ -110,22 +110,29 @@ def read_etcd_wal(wal_dir: str, snap_dir: str) -> EtcdLog:
             torn = f"{path}: offset {damage.offset}: {damage.reason} (the tail etcd drops)"
     if ids == (0, 0):
         raise AdminError(f"{wal_dir}: no metadata record: not an etcd WAL")
-    snap = _newest_snapshot(snap_dir, markers)
-    return EtcdLog(ids[0], ids[1], hard, snap, _log_after(raw_entries, snap), torn)
+    snap, skipped = _newest_snapshot(snap_dir, markers)
+    warnings = (*([torn] if torn else []), *skipped)
+    return EtcdLog(ids[0], ids[1], hard, snap, _log_after(raw_entries, snap), warnings)
 
 
-def _newest_snapshot(snap_dir: str, markers: set[tuple[int, int]]) -> etcdfmt.SnapFile | None:
+def _newest_snapshot(
+    snap_dir: str, markers: set[tuple[int, int]]
+) -> tuple[etcdfmt.SnapFile | None, list[str]]:
+    """The newest intact snapshot the WAL records, as etcd loads it (a damaged one is skipped
+    for the next older: etcd renames it `.broken`), and what was skipped."""
+    skipped: list[str] = []
     if not os.path.isdir(snap_dir):
-        return None
+        return None, skipped
     for name in reversed([n for n in _listdir(snap_dir) if _SNAP.match(n)]):
         path = os.path.join(snap_dir, name)
         try:
             snap = etcdfmt.snap_file(_read(path))
         except etcdfmt.FormatError as exc:
-            raise AdminError(f"{path}: damaged etcd snapshot: {exc}") from None
+            skipped.append(f"{path}: damaged etcd snapshot skipped: {exc}")
+            continue
         if (snap.index, snap.term) in markers:
-            return snap
-    return None
+            return snap, skipped
+    return None, skipped
 
 
 def _log_after(raw: list[etcdfmt.Entry], snap: etcdfmt.SnapFile | None) -> list[etcdfmt.Entry]:
@@ -287,4 +294,4 @@ def import_etcd(
     index = log.entries[-1].index if log.entries else (log.snap.index if log.snap else 0)
     written = write_new_member(data_dir, wal_dir, cluster, store.save(), index)
     snap_index = log.snap.index if log.snap is not None else 0
-    return Imported(written, snap_index, counts, store.index, log.torn)
+    return Imported(written, snap_index, counts, store.index, log.warnings)
