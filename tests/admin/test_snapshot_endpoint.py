@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from aiohttp.test_utils import TestClient, TestServer
 
 from http_api.app import make_app
 from pyetcd.admin.snapfile import decode_snapshot
 from store.commands import Set
+from store.errors import EtcdError
 from store.store import Store
 from tests.http_api.conftest import start_member
 
@@ -42,4 +45,42 @@ async def test_client_cert_auth_refuses_a_request_without_a_certificate(tmp_path
             resp = await client.put("/pyetcd/v1/snapshot")
             assert resp.status == 405 and resp.headers["Allow"] == "GET"
     finally:
+        await member.stop()
+
+
+async def test_snapshots_under_writes_hold_a_prefix_including_every_acknowledged_write(
+    tmp_path,
+) -> None:
+    member = await start_member(str(tmp_path / "n1"))
+    acked = 0
+    stop = asyncio.Event()
+
+    async def writer() -> None:
+        nonlocal acked
+        while not stop.is_set() and acked < 2000:
+            await member.propose(Set(f"/w/{acked:05d}", "x", False, None, False, member.now()))
+            acked += 1
+
+    task = asyncio.create_task(writer())
+    seen: list[int] = []
+    try:
+        async with TestClient(TestServer(make_app(member))) as client:
+            for _ in range(5):
+                before = acked
+                resp = await client.get("/pyetcd/v1/snapshot")
+                assert resp.status == 200
+                store = Store.restore(decode_snapshot(await resp.read()).store_data)
+                try:
+                    nodes = store.get("/w", recursive=True).node.nodes or ()
+                except EtcdError:
+                    nodes = ()
+                keys = sorted(n.key for n in nodes)
+                assert keys == [f"/w/{i:05d}" for i in range(len(keys))]
+                assert len(keys) >= before
+                seen.append(len(keys))
+                await asyncio.sleep(0.01)
+        assert seen[-1] > seen[0], seen  # the writes went on between the snapshots
+    finally:
+        stop.set()
+        await task
         await member.stop()
