@@ -65,10 +65,12 @@ def write_member(data_dir: str, wal_dir: str, written: Written, store_data: byte
             wal.save(HardState(written.term, 0, written.index), [], True)
         finally:
             wal.close()
-    except (OSError, WalError) as exc:
+    except BaseException as exc:  # an interrupt too: never leave half a data dir
         for path in created:
             shutil.rmtree(path, ignore_errors=True)
-        raise AdminError(f"cannot write {data_dir}: {exc}") from None
+        if isinstance(exc, (OSError, WalError)):
+            raise AdminError(f"cannot write {data_dir}: {exc}") from None
+        raise
 
 
 def verify(data_dir: str, wal_dir: str, written: Written, store_data: bytes) -> None:
