@@ -90,6 +90,19 @@ def verify(data_dir: str, wal_dir: str, written: Written, store_data: bytes) -> 
         raise AdminError(f"verification failed: the store in {data_dir} differs from the source")
 
 
+def write_verified(data_dir: str, wal_dir: str, written: Written, store_data: bytes) -> None:
+    """`write_member` then `verify`; a copy that fails verification is removed again (both dirs
+    were checked empty before)."""
+    write_member(data_dir, wal_dir, written, store_data)
+    try:
+        verify(data_dir, wal_dir, written, store_data)
+    except AdminError:
+        shutil.rmtree(os.path.join(data_dir, "member"), ignore_errors=True)
+        if wal_dir:
+            shutil.rmtree(wal_dir, ignore_errors=True)
+        raise
+
+
 def backup(data_dir: str, backup_dir: str, wal_dir: str = "", backup_wal_dir: str = "") -> Written:
     advice = "stop the member first (or take a hot snapshot: pyetcd-admin snapshot save)"
     refuse_if_running(data_dir, member_dirs(data_dir, wal_dir), advice)
@@ -106,6 +119,5 @@ def backup(data_dir: str, backup_dir: str, wal_dir: str = "", backup_wal_dir: st
         tuple(members_in(voters, source.entries)),
     )
     store_data = store.save()
-    write_member(backup_dir, backup_wal_dir, written, store_data)
-    verify(backup_dir, backup_wal_dir, written, store_data)
+    write_verified(backup_dir, backup_wal_dir, written, store_data)
     return written

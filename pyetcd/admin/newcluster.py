@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pyetcd.admin.backup import Written, check_empty, verify, write_member
+from pyetcd.admin.backup import Written, check_empty, write_verified
 from pyetcd.admin.v2client import AdminError
 from pyetcd.ids import cluster_id, member_id
 from pyetcd.urls import URLError, parse_initial_cluster, parse_url_list
@@ -84,6 +84,5 @@ def write_new_member(
     data = with_members(store_data, cluster)
     voters = tuple(m for m, _ in cluster.members)
     written = Written(cluster.own_id, cluster.cluster_id, max(index, 1), FIRST_TERM, voters)
-    write_member(data_dir, wal_dir, written, data)
-    verify(data_dir, wal_dir, written, data)
+    write_verified(data_dir, wal_dir, written, data)
     return written
