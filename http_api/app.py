@@ -30,6 +30,8 @@ from http_api.metrics import Metrics, accepts_gzip
 from http_api.paths import BadRequestTarget, parse_target, redirect_body
 from http_api.protocol import KeysServer
 from http_api.responses import TEXT, Headers, Reply, not_found, text_error
+from http_api.snapshot import PATH as SNAPSHOT_PATH
+from http_api.snapshot import SnapshotHandler
 from http_api.wire import Head
 
 __all__ = ["HANDLER_ARGS", "make_app", "make_metrics_server", "make_server"]
@@ -99,6 +101,8 @@ class _Client:
             "/v2/stats/leader": self._stats,
         }
         self._routes.update(debug.routes(server))
+        snapshots = SnapshotHandler(server, self._auth, cert_user is not None)
+        self._routes[SNAPSHOT_PATH] = snapshots.handle
 
     def _cors_for(self, origin: str | None) -> Headers:
         if self._any_origin:

@@ -171,3 +171,7 @@ class KeysServer(Protocol):
     def set_log_level(self, level: str) -> str | None:
         """`PUT /config/local/log`: set every logger to capnslog level `level` (upper case,
         any spelling capnslog accepts) and return its name, or None for an unknown level."""
+
+    async def snapshot(self) -> bytes:
+        """A consistent snapshot file of the store once every write acknowledged before the
+        call is applied (`GET /pyetcd/v1/snapshot`); raises EtcdError (300) on timeout."""

@@ -25,6 +25,7 @@ from http_api.protocol import (
     ServerMetrics,
 )
 from pyetcd import gotime, logs
+from pyetcd.admin.snapfile import HotSnapshot, encode_snapshot
 from pyetcd.applier import Applier
 from pyetcd.bootstrap import open_member, plan_start
 from pyetcd.config import Config
@@ -850,6 +851,13 @@ class EtcdServer:
             raise MembersError(409, "membership: peerURL exists")
 
     # -- stats -----------------------------------------------------------------------------------
+
+    async def snapshot(self) -> bytes:
+        await self.linearizable_read()
+        # One synchronous step of the loop, so no entry is applied between the two reads.
+        data, index = self.store.save(), self._applier.applied_index
+        snap = HotSnapshot(index, self.raft_term(), self._cluster_id, self._member_id, data)
+        return await asyncio.to_thread(encode_snapshot, snap)
 
     def self_stats(self) -> dict[str, object]:
         node = self._running_node()

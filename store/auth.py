@@ -14,6 +14,8 @@ import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 
+import bcrypt
+
 ROOT = "root"
 GUEST = "guest"
 USERS = "/users"
@@ -26,6 +28,8 @@ _SCRYPT_R = 8
 _SCRYPT_P = 1
 _SCRYPT_MAXMEM = 64 << 20
 _HASH_BYTES = 32
+_BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
+_BCRYPT_MAX_BYTES = 72
 
 Names = tuple[str, ...] | None
 
@@ -203,7 +207,10 @@ def hash_password(password: str, salt: bytes) -> str:
 
 
 def check_password(stored: str, password: str) -> bool:
-    """False for a wrong password or a hash this version cannot read."""
+    """False for a wrong password or a hash this version cannot read. etcd's bcrypt hashes
+    (users imported from etcd by `pyetcd-admin import-etcd`) are checked as etcd checks them."""
+    if stored.startswith(_BCRYPT_PREFIXES):
+        return _bcrypt_ok(stored, password)
     try:
         scheme, n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
@@ -213,6 +220,15 @@ def check_password(stored: str, password: str) -> bool:
     except ValueError:
         return False
     return hmac.compare_digest(actual, expected)
+
+
+def _bcrypt_ok(stored: str, password: str) -> bool:
+    # Go's bcrypt (etcd 3.4's) reads at most 72 bytes of the password.
+    secret = password.encode("utf-8", "surrogateescape")[:_BCRYPT_MAX_BYTES]
+    try:
+        return bcrypt.checkpw(secret, stored.encode("ascii"))
+    except ValueError:
+        return False
 
 
 def _scrypt(password: str, salt: bytes, n: int, r: int, p: int) -> bytes:

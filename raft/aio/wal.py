@@ -356,6 +356,58 @@ class _Replayer:
             self.found_snapshot = True
 
 
+def _replay(
+    fs: FS, dir: str, segments: list[_Segment], snapshot: SnapshotMarker
+) -> tuple[_Replayer, str, int, str | None]:
+    """Scan the segments from the one holding the entry after `snapshot`: the replayer, the last
+    segment's path, where its log ends, and why it ends there if it ends damaged."""
+    if not segments:
+        raise WalNotFound(f"{dir} holds no WAL segment")
+    replayer = _Replayer(snapshot)
+    start = WAL._start(segments, snapshot, dir)
+    end, damage = 0, None
+    for i in range(start, len(segments)):
+        path = os.path.join(dir, segments[i].name)
+        end, damage = replayer.scan(_read(fs, path), path, i == len(segments) - 1)
+    if replayer.metadata is None:
+        raise WalCorrupt(path, 0, "no metadata record")
+    if snapshot.index and not replayer.found_snapshot:
+        raise WalSnapshotNotFound(f"{dir}: no marker for snapshot {snapshot} in the WAL")
+    return replayer, path, end, damage
+
+
+@dataclass(frozen=True, slots=True)
+class TornTail:
+    """Where the last segment's log ends damaged: what `WAL.open` would cut off."""
+
+    path: str
+    offset: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class WalReading:
+    """What `read_wal` found, without changing anything on disk."""
+
+    replay: Replay
+    segments: tuple[str, ...]
+    markers: tuple[SnapshotMarker, ...]
+    torn_tail: TornTail | None
+
+
+def read_wal(fs: FS, dir: str, snapshot_marker: SnapshotMarker | None = None) -> WalReading:
+    """Replay as `WAL.open` does, strictly read-only: no leftover is removed, no torn tail cut
+    (for inspection and backup of a data dir whose member is stopped)."""
+    snapshot = snapshot_marker or SnapshotMarker()
+    segments = _list_segments(fs, dir, clean=False)
+    replayer, path, end, damage = _replay(fs, dir, segments, snapshot)
+    assert replayer.metadata is not None
+    replay = Replay(replayer.metadata, replayer.hard_state, replayer.entries, snapshot)
+    torn = None if damage is None else TornTail(path, end, damage)
+    names = tuple(s.name for s in segments)
+    return WalReading(replay, names, tuple(replayer.markers), torn)
+
+
 class WAL:
     """An open WAL in append mode. Not thread-safe: one writer (the raft executor thread)."""
 
@@ -421,18 +473,7 @@ class WAL:
         """Replay the log after `snapshot_marker`, repair a torn tail, and open for appending."""
         snapshot = snapshot_marker or SnapshotMarker()
         segments = _list_segments(fs, dir, clean=True)
-        if not segments:
-            raise WalNotFound(f"{dir} holds no WAL segment")
-        replayer = _Replayer(snapshot)
-        start = cls._start(segments, snapshot, dir)
-        end, damage = 0, None
-        for i in range(start, len(segments)):
-            path = os.path.join(dir, segments[i].name)
-            end, damage = replayer.scan(_read(fs, path), path, i == len(segments) - 1)
-        if replayer.metadata is None:
-            raise WalCorrupt(path, 0, "no metadata record")
-        if snapshot.index and not replayer.found_snapshot:
-            raise WalSnapshotNotFound(f"{dir}: no marker for snapshot {snapshot} in the WAL")
+        replayer, path, end, damage = _replay(fs, dir, segments, snapshot)
         wal = cls(
             fs,
             dir,

@@ -61,7 +61,7 @@ def wrapper_script(argv: list[str]) -> str:
         (
             "#!/usr/bin/env bash",
             'log="${PYETCD_E2E_LOGS:?}/member-$$.log"',
-            "printf 'argv: %s\\n' \"$*\" > \"$log\"",
+            'printf \'argv: %s\\n\' "$*" > "$log"',
             'exec > >(exec tee -a "$log") 2>&1',
             f'exec {shlex.join(argv)} "$@"',
             "",

@@ -286,8 +286,9 @@ def test_v3_only_flags_are_validated_and_reported_inert() -> None:
         [
             "--snapshot-count", "100000", "--max-wals", "2", "--strict-reconfig-check=false",
             "--quota-backend-bytes", "8589934592", "--logger", "zap", "--max-request-bytes", "10",
-            "--experimental-corrupt-check-time", "1m30s", "--cors", "*", "--host-whitelist", "example.com",
-            "--bcrypt-cost", "12", "--listen-metrics-urls", "http://127.0.0.1:41381",
+            "--experimental-corrupt-check-time", "1m30s", "--cors", "*",
+            "--host-whitelist", "example.com", "--bcrypt-cost", "12",
+            "--listen-metrics-urls", "http://127.0.0.1:41381",
         ]
     )  # fmt: skip
     assert config.inert == (
