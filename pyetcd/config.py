@@ -57,6 +57,7 @@ _PROXY = "v2 Proxy"
 _EXPERIMENTAL = "Experimental"
 _UNSAFE = "Unsafe"
 _DEPRECATED = "Deprecated"
+_EXTENSIONS = "pyetcd extensions (no etcd equivalent; for etcd-release's etcd_proxy job)"
 
 
 def _f(
@@ -175,6 +176,13 @@ FLAGS: tuple[Flag, ...] = (
     _f("proxy-dial-timeout", parse_uint, "1000", "Proxy dial timeout in milliseconds.", _PROXY),
     _f("proxy-write-timeout", parse_uint, "5000", "Proxy write timeout in milliseconds.", _PROXY),
     _f("proxy-read-timeout", parse_uint, "0", "Proxy read timeout in milliseconds.", _PROXY),
+    _f("pyetcd-proxy-cluster-client-urls", parse_optional_urls, "",
+       "The proxy learns the members from GET /v2/members on these client URLs (with its "
+       "client TLS files) instead of the peer URLs of --initial-cluster.", _EXTENSIONS),
+    _f("pyetcd-proxy-members-answer", parse_optional_urls, "",
+       "The proxy answers GET /v2/members itself with one member 'proxy' whose only client "
+       "URL is this one, so clients that sync their endpoints keep using the proxy.",
+       _EXTENSIONS),
     _f("experimental-initial-corrupt-check", parse_bool, "false", "Check data at boot.",
        _EXPERIMENTAL),
     _f("experimental-corrupt-check-time", parse_duration, "0s", "Period of corruption checks.",
@@ -224,6 +232,7 @@ ACTIVE = frozenset(
         "logger", "log-outputs", "log-output", "log-package-levels",
         "experimental-warning-apply-duration",
         "host-whitelist", "metrics", "listen-metrics-urls",
+        "pyetcd-proxy-cluster-client-urls", "pyetcd-proxy-members-answer",
     }
 )  # fmt: skip
 
@@ -302,6 +311,8 @@ class Config:
     proxy_dial_timeout_ms: int = 1000
     proxy_write_timeout_ms: int = 5000
     proxy_read_timeout_ms: int = 0
+    proxy_cluster_client_urls: tuple[str, ...] = ()
+    proxy_members_answer: str = ""
     wal_dir: str = ""
     pre_vote: bool = False
     initial_election_tick_advance: bool = True
@@ -658,6 +669,8 @@ def _build(parsed: Parsed, log_settings: logs.LogSettings) -> Config:
         proxy_dial_timeout_ms=parsed.number("proxy-dial-timeout"),
         proxy_write_timeout_ms=parsed.number("proxy-write-timeout"),
         proxy_read_timeout_ms=parsed.number("proxy-read-timeout"),
+        proxy_cluster_client_urls=_proxy_only(parsed, "pyetcd-proxy-cluster-client-urls"),
+        proxy_members_answer=",".join(_proxy_only(parsed, "pyetcd-proxy-members-answer")),
         wal_dir=parsed.text("wal-dir"),
         pre_vote=parsed.switch("pre-vote"),
         initial_election_tick_advance=parsed.switch("initial-election-tick-advance"),
@@ -681,6 +694,16 @@ def _build(parsed: Parsed, log_settings: logs.LogSettings) -> Config:
         metrics=parsed.text("metrics"),
         listen_metrics_urls=parsed.strings("listen-metrics-urls"),
     )
+
+
+def _proxy_only(parsed: Parsed, name: str) -> tuple[str, ...]:
+    """A URL extension flag that only means something to a proxy."""
+    urls = parsed.strings(name)
+    if urls and parsed.text("proxy") == "off":
+        raise ConfigError(f"--{name} only applies with --proxy on|readonly")
+    if name == "pyetcd-proxy-members-answer" and len(urls) > 1:
+        raise ConfigError(f"--{name} takes one URL, got {','.join(urls)!r}")
+    return urls
 
 
 def _proxy_cluster(parsed: Parsed) -> dict[str, tuple[str, ...]]:
