@@ -37,7 +37,13 @@ from pyetcd.flags import (
     parse_unique_strings,
     parse_urls,
 )
-from pyetcd.urls import URLError, check_bind_urls, host_port, parse_initial_cluster
+from pyetcd.urls import (
+    URLError,
+    check_bind_urls,
+    host_port,
+    names_a_host,
+    parse_initial_cluster,
+)
 from raft.aio.recovery import member_initialized
 
 ETCD_VERSION = "3.4.23"
@@ -233,6 +239,7 @@ ACTIVE = frozenset(
         "experimental-warning-apply-duration",
         "host-whitelist", "metrics", "listen-metrics-urls",
         "pyetcd-proxy-cluster-client-urls", "pyetcd-proxy-members-answer",
+        "discovery-srv", "discovery-srv-name",
     }
 )  # fmt: skip
 
@@ -258,13 +265,10 @@ _TLS_FILES = (
 )  # fmt: skip
 
 _NOT_YET = "is not supported yet"
-_SRV_ONLY = "only tunes --discovery-srv, which is not supported yet; use --initial-cluster"
 
 # Flags whose value, other than the default, asks for something pyetcd does not do: the reason,
 # printed after `--flag=value`.
 _REFUSED: dict[str, str] = {
-    "discovery-srv": "(DNS discovery) is not supported yet; use --initial-cluster",
-    "discovery-srv-name": _SRV_ONLY,
     "enable-pprof": (
         "is refused: /debug/pprof serves the Go runtime's profiles (pprof format), which a "
         "Python process has no honest equivalent of"
@@ -311,6 +315,8 @@ class Config:
     proxy_dial_timeout_ms: int = 1000
     proxy_write_timeout_ms: int = 5000
     proxy_read_timeout_ms: int = 0
+    discovery_srv: str = ""
+    discovery_srv_name: str = ""
     proxy_cluster_client_urls: tuple[str, ...] = ()
     proxy_members_answer: str = ""
     wal_dir: str = ""
@@ -605,6 +611,8 @@ def _initial_cluster(parsed: Parsed) -> dict[str, tuple[str, ...]]:
             f"failed to resolve {','.join(advertised)} to match --initial-cluster={text} "
             f"(len({_go_quote(advertised)}) != len({_go_quote(listed)}))"
         )
+    if listed != advertised and any(names_a_host(url) for url in (*listed, *advertised)):
+        return cluster  # names: compared by resolved address at start (pyetcd/srv.py)
     if listed != advertised:
         entry = ",".join(f"{name}={url}" for url in listed)
         raise ConfigError(
@@ -633,6 +641,8 @@ def _build(parsed: Parsed, log_settings: logs.LogSettings) -> Config:
     initialized = member_initialized(data_dir, parsed.text("wal-dir"))
     if parsed.text("proxy") != "off":
         cluster = _proxy_cluster(parsed)
+    elif parsed.text("discovery-srv") and not parsed.text("initial-cluster"):
+        cluster = {}  # the SRV records give it at start (pyetcd/srv.py)
     else:
         cluster = {} if initialized else _initial_cluster(parsed)
     given = parsed.from_command_line | parsed.from_env | parsed.from_file
@@ -669,6 +679,8 @@ def _build(parsed: Parsed, log_settings: logs.LogSettings) -> Config:
         proxy_dial_timeout_ms=parsed.number("proxy-dial-timeout"),
         proxy_write_timeout_ms=parsed.number("proxy-write-timeout"),
         proxy_read_timeout_ms=parsed.number("proxy-read-timeout"),
+        discovery_srv=parsed.text("discovery-srv"),
+        discovery_srv_name=parsed.text("discovery-srv-name"),
         proxy_cluster_client_urls=_proxy_only(parsed, "pyetcd-proxy-cluster-client-urls"),
         proxy_members_answer=",".join(_proxy_only(parsed, "pyetcd-proxy-members-answer")),
         wal_dir=parsed.text("wal-dir"),

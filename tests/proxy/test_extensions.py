@@ -30,10 +30,14 @@ def test_extension_flags_reach_the_config() -> None:
     [
         (["--pyetcd-proxy-members-answer", "http://a:1"], "only applies with --proxy on|readonly"),
         (["--pyetcd-proxy-cluster-client-urls", "http://a:1"], "only applies with --proxy"),
-        (["--proxy", "on", "--pyetcd-proxy-members-answer", "http://a:1,http://b:1"],
-         "takes one URL"),
-        (["--proxy", "on", "--pyetcd-proxy-cluster-client-urls", "a.example:4001"],
-         "invalid value"),
+        (
+            ["--proxy", "on", "--pyetcd-proxy-members-answer", "http://a:1,http://b:1"],
+            "takes one URL",
+        ),
+        (
+            ["--proxy", "on", "--pyetcd-proxy-cluster-client-urls", "a.example:4001"],
+            "invalid value",
+        ),
     ],
 )
 def test_extension_flags_refused(argv: list[str], message: str) -> None:
