@@ -4,8 +4,10 @@ real etcd 3.4.23 and with pyetcd, and the answers compared."""
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -49,8 +51,8 @@ def _binary(impl: str) -> list[str]:
 
 def _certs(base: Path) -> list[str]:
     """Peer TLS flags: a CA and one peer certificate for *.example.test and the addresses."""
-    values = bosh_tls_values(KeySpec("ecdsa", 256), DOMAIN, [], list(ADDRESSES), *(
-        __import__("datetime").timedelta(days=d) for d in (2, 1)))  # fmt: skip
+    day = dt.timedelta(days=1)
+    values = bosh_tls_values(KeySpec("ecdsa", 256), DOMAIN, [], list(ADDRESSES), 2 * day, day)
     for name in ("peer_ca_cert", "peer_cert", "peer_key"):
         (base / f"{name}.pem").write_text(values[name])
     return ["--peer-trusted-ca-file", str(base / "peer_ca_cert.pem"),
@@ -154,3 +156,29 @@ def test_names_in_initial_cluster_match_by_address(world: DnsWorld) -> None:
         assert (f"--initial-cluster has {wrong} but missing from --initial-advertise-peer-urls"
                 f'=http://127.0.0.1:2380 (resolved urls: "http://127.0.0.1:2380" != '
                 f'"http://127.0.0.2:2380")') in err, (impl, err)  # fmt: skip
+
+
+@pytest.mark.parametrize("world", [_srv("etcd-server-ssl")], indirect=True)
+def test_proxy_finds_its_peers_by_srv(world: DnsWorld) -> None:
+    """`--proxy on --discovery-srv`: the proxy takes the SRV targets as its peers (it need
+    not be one) and forwards writes, as etcd's proxy does in front of the same cluster."""
+    tls = _certs(world.base)
+    for impl in IMPLS:
+        for i in range(3):
+            world.start(f"{impl}-n{i}", *_member_argv(impl, world.base, i, "https",
+                                                      "--discovery-srv", DOMAIN, *tls))  # fmt: skip
+        world.start(f"{impl}-proxy", *_binary(impl), "--proxy", "on", "--discovery-srv", DOMAIN,
+                    "--data-dir", str(world.base / f"{impl}-proxy"), "--enable-v2",
+                    "--listen-client-urls", "http://127.0.0.4:2379", *tls[:-1])  # fmt: skip
+        written = None
+        for _ in range(60):
+            written = world.put(f"http://127.0.0.4:2379/v2/keys/{impl}", "via-proxy")
+            if written is not None:
+                break
+            time.sleep(0.5)
+        logs = world.log(f"{impl}-proxy")[-2000:]
+        assert written is not None, f"{impl}'s proxy did not forward:\n{logs}"
+        assert written["node"]["value"] == "via-proxy"
+        member = world.get(f"http://127.0.0.2:2379/v2/keys/{impl}?quorum=true")
+        assert member["node"]["value"] == "via-proxy"
+        world.stop_all()
