@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +18,19 @@ import pytest
 import yaml
 
 from pyetcd.config import Config, load_config
-from tests.release.bosh import RELEASE, RUBY, Instance, RenderError, context, group, render
+from tests.release.bosh import (
+    RELEASE,
+    RUBY,
+    Instance,
+    RenderError,
+    context,
+    group,
+    manifest,
+    render,
+)
 from tests.release.deploy import Deployment, Netns, StepFailed, Vm, can_namespace
 from tests.release.test_deploy import ADDRESSES, _properties, _tls_manifest
+from tls import certtool
 
 JOB = RELEASE / "jobs" / "etcd_proxy"
 PROXY = Instance("etcd_proxy", 0, "127.0.0.4", True)
@@ -91,7 +102,6 @@ def test_render_refusals(tmp_path: Path, props: dict[str, Any], message: str) ->
 # -- a deploy in front of a TLS cluster -------------------------------------------------------
 
 WHY_NOT = can_namespace()
-HOSTS = f"127.0.0.1 {SUFFIX}\n127.0.0.1 localhost\n"
 # As Vm's entry, plus /etc/hosts naming the cluster (consul's role on a CF network).
 ENTER_WITH_HOSTS = (
     'mount -t tmpfs none /var && mkdir /var/vcap && mount --bind "$0" /var/vcap && '
@@ -99,12 +109,25 @@ ENTER_WITH_HOSTS = (
 )
 
 
+@dataclass
 class ProxyVm(Vm):
     """The proxy's instance: the etcd_proxy job, and the cluster's name in its /etc/hosts."""
 
+    cluster_address: str = "127.0.0.1"
+
     def prepare(self) -> None:
         super().prepare()
-        (self.root / "hosts").write_text(HOSTS)
+        hosts = f"{self.cluster_address} {SUFFIX}\n127.0.0.1 localhost\n"
+        (self.root / "hosts").write_text(hosts)
+
+    def start_proxy(self, etcd_properties: dict[str, Any]) -> None:
+        """Renders the job with the cluster's CA and client certificate; bpm starts it."""
+        certs = {key: etcd_properties[key] for key in CERTS}
+        props = {"etcd_proxy": {"ip": self.instance.address, "etcd": certs}}
+        self.prepare()
+        render(context(self.instance, [self.instance], props), self.root / "jobs/etcd_proxy",
+               job=JOB)  # fmt: skip
+        self.step("/var/vcap/jobs/bpm/bin/bpm", "start", "etcd_proxy")
 
     def run(self, *argv: str, env: dict[str, str] | None = None,
             timeout: float = 90) -> subprocess.CompletedProcess[str]:  # fmt: skip
@@ -150,13 +173,8 @@ def tls_cluster(tmp_path: Path) -> Iterator[Deployment]:
 @pytest.mark.skipif(WHY_NOT is not None, reason=f"NOT RUN: the deploy tier {WHY_NOT}")
 @pytest.mark.timeout(240)
 def test_plain_clients_write_through_the_proxy(tls_cluster: Deployment, tmp_path: Path) -> None:
-    etcd = tls_cluster.properties["etcd"]
-    # its own address: the members' listeners hold port 4001 on theirs
-    props = {"etcd_proxy": {"ip": PROXY.address, "etcd": {key: etcd[key] for key in CERTS}}}
     vm = ProxyVm(tls_cluster.netns, PROXY, tmp_path / "proxy-vm")
-    vm.prepare()
-    render(context(PROXY, [PROXY], props), vm.root / "jobs/etcd_proxy", job=JOB)
-    vm.step("/var/vcap/jobs/bpm/bin/bpm", "start", "etcd_proxy")
+    vm.start_proxy(tls_cluster.properties["etcd"])  # its own address: members hold 4001
     try:
         base = "http://127.0.0.4:4001"
         written = None
@@ -185,3 +203,91 @@ def test_plain_clients_write_through_the_proxy(tls_cluster: Deployment, tmp_path
         assert "endpoints found" in vm.logs()
     finally:
         vm.run("/var/vcap/jobs/bpm/bin/bpm", "stop", "etcd_proxy", timeout=30)
+
+
+# -- etcd-release's pending tls_upgrade scenario ----------------------------------------------
+
+TLS_ADDRESSES = ["127.0.0.4", "127.0.0.5", "127.0.0.6"]
+# A non-TLS client writing one key after another to one endpoint until told to stop; it
+# records each write's outcome (the test consumer's spammer, in one process).
+SPAMMER = """
+import json, os, sys, time, urllib.request as u
+url, out, stop = sys.argv[1:4]
+results = []
+while not os.path.exists(stop) and len(results) < 20000:
+    n = len(results)
+    r = u.Request(f"{url}/v2/keys/spam/{n}", data=f"value={n}".encode(), method="PUT")
+    r.add_header("Content-Type", "application/x-www-form-urlencoded")
+    try:
+        status = u.urlopen(r, timeout=5).status
+    except Exception as exc:
+        status = type(exc).__name__
+    results.append([n, status, time.time()])
+    time.sleep(0.05)
+with open(out, "w") as fh:
+    json.dump(results, fh)
+"""
+
+
+def _tls_properties(tmp_path: Path) -> dict[str, Any]:
+    path = tmp_path / "etcd-tls-vars.yml"
+    # 127.0.0.1 too: the source address of connections between loopback addresses
+    ips = ",".join(["127.0.0.1", *TLS_ADDRESSES])
+    argv = ["bosh-vars", "--output", str(path), "--ip", ips,
+            "--key-type", "ecdsa"]  # fmt: skip
+    assert certtool.main(argv) == 0
+    return _properties(manifest("tls.yml", variables=yaml.safe_load(path.read_text())))
+
+
+@pytest.mark.skipif(WHY_NOT is not None, reason=f"NOT RUN: the deploy tier {WHY_NOT}")
+@pytest.mark.timeout(400)
+def test_tls_upgrade_behind_the_proxy(tmp_path: Path) -> None:
+    """etcd-release's tls_upgrade test (pending there): a non-TLS cluster takes writes from a
+    spammer; a TLS cluster is deployed beside it; the old group becomes one etcd_proxy at the
+    spammer's endpoint. The spammer never changes its URL: its writes fail only while the old
+    member is swapped for the proxy, then land in the TLS cluster."""
+    with Netns() as netns:
+        old = Deployment(netns, tmp_path / "old", _properties(manifest()))
+        new = Deployment(netns, tmp_path / "new", _tls_properties(tmp_path))
+        spammer = None
+        proxy = ProxyVm(netns, Instance("etcd", 0, ADDRESSES[0], True), tmp_path / "proxy",
+                        cluster_address=TLS_ADDRESSES[0])  # fmt: skip
+        try:
+            old.deploy(group("etcd", ADDRESSES))
+            out, stop = tmp_path / "spam.json", tmp_path / "spam.stop"
+            spammer = subprocess.Popen(["ip", "netns", "exec", netns.name, sys.executable, "-c",
+                                        SPAMMER, f"http://{ADDRESSES[0]}:4001", str(out),
+                                        str(stop)])  # fmt: skip
+            new.deploy(group("etcd_tls", TLS_ADDRESSES))
+            switched = time.time()
+            old.stop_all()  # the old group shrinks to one instance: the proxy
+            proxy.start_proxy(new.properties["etcd"])
+            deadline = time.monotonic() + 60
+            through = None
+            while through is None and time.monotonic() < deadline:
+                with contextlib.suppress(StepFailed):
+                    status, _ = _plain_client(netns, "GET", f"http://{ADDRESSES[0]}:4001/v2/keys/")
+                    through = status if status == 200 else None
+                time.sleep(0.3)
+            assert through == 200, f"the proxy did not come up:\n{proxy.logs()}"
+            up = time.time()
+            time.sleep(5)  # the spammer keeps writing through the proxy
+            stop.touch()
+            assert spammer.wait(timeout=30) == 0
+            results = json.loads(out.read_text())
+            failed = [r for r in results if r[1] != 201]
+            through_proxy = [r for r in results if r[2] >= up]
+            assert len(through_proxy) >= 20, f"writes through the proxy: {len(through_proxy)}"
+            assert all(r[1] == 201 for r in through_proxy), "every write once the proxy is up"
+            # Writes fail only while the old member is swapped for the proxy.
+            assert all(switched <= r[2] < up for r in failed), failed[:5]
+            for n in (through_proxy[0][0], through_proxy[-1][0]):
+                node = new.vms[1].client("GET", f"/v2/keys/spam/{n}?quorum=true")["node"]
+                assert node["value"] == str(n)
+        finally:
+            if spammer is not None and spammer.poll() is None:
+                spammer.kill()
+                spammer.wait(timeout=10)
+            proxy.run("/var/vcap/jobs/bpm/bin/bpm", "stop", "etcd_proxy", timeout=30)
+            new.stop_all()
+            old.stop_all()
