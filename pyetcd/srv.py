@@ -35,8 +35,12 @@ log = logging.getLogger("embed")
 
 MATCH_TIMEOUT = 30.0  # etcd's advertiseMatchesCluster context
 RETRY_INTERVAL = 1.0  # netutil's retryInterval
+INITIAL_CLUSTER_ERROR = "error setting up initial cluster: "  # etcdmain's prefix
 
 Resolver = Callable[[str], Awaitable[str]]
+_NO_SUCH_HOST = frozenset(
+    getattr(socket, name) for name in ("EAI_NONAME", "EAI_NODATA") if hasattr(socket, name)
+)
 
 
 class ResolveError(Exception):
@@ -60,6 +64,16 @@ def _join(host: str, port: int | str) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def _on_server() -> str:
+    """Go's DNS errors name the server asked: the first of /etc/resolv.conf."""
+    try:
+        resolver = dns.asyncresolver.get_default_resolver()
+    except dns.exception.DNSException:
+        return ""
+    servers = resolver.nameservers
+    return f" on {_join(str(servers[0]), resolver.port)}" if servers else ""
+
+
 async def resolve_tcp(hostport: str) -> str:
     """Go's ResolveTCPAddr: the first IPv4 address of the name (else the first one), as ip:port."""
     host, _, port = hostport.rpartition(":")
@@ -68,8 +82,11 @@ async def resolve_tcp(hostport: str) -> str:
         infos = await asyncio.get_running_loop().getaddrinfo(
             host, int(port or 0), type=socket.SOCK_STREAM
         )
-    except (socket.gaierror, UnicodeError) as exc:
-        raise ResolveError(f"lookup {host}: {exc.args[-1]}") from None
+    except socket.gaierror as exc:
+        reason = "no such host" if exc.errno in _NO_SUCH_HOST else exc.strerror
+        raise ResolveError(f"lookup {host}{_on_server()}: {reason}") from None
+    except UnicodeError as exc:
+        raise ResolveError(f"lookup {host}: {exc}") from None
     ordered = sorted(infos, key=lambda info: info[0] != socket.AF_INET)
     return _join(str(ordered[0][4][0]), port)
 
@@ -80,9 +97,9 @@ async def lookup_srv(service: str, domain: str) -> list[SrvRecord]:
     try:
         answer = await dns.asyncresolver.resolve(name, "SRV", search=False)
     except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-        raise ResolveError(f"lookup {name}: no such host") from None
+        raise ResolveError(f"lookup {name}{_on_server()}: no such host") from None
     except dns.exception.DNSException as exc:
-        raise ResolveError(f"lookup {name}: {exc}") from None
+        raise ResolveError(f"lookup {name}{_on_server()}: {exc}") from None
     records = sorted(answer, key=lambda r: (r.priority, -r.weight, str(r.target)))
     return [SrvRecord(str(r.target).rstrip("."), r.port) for r in records]
 
@@ -129,7 +146,7 @@ async def dns_cluster(config: Config, resolve: Resolver = resolve_tcp) -> str:
         for url in config.initial_advertise_peer_urls:
             own[await resolve(_join(*host_port(url)))] = url
     except ResolveError as exc:
-        raise BootstrapError(f"error querying DNS SRV records for {exc}") from None
+        raise BootstrapError(f"{INITIAL_CLUSTER_ERROR}{exc}") from None
     found: dict[str, list[str]] = {}
     errors: dict[str, str] = {}
     for scheme, base in (("https", "etcd-server"), ("http", "etcd-server")):
@@ -144,7 +161,7 @@ async def dns_cluster(config: Config, resolve: Resolver = resolve_tcp) -> str:
         log.info("get cluster for %s SRV: found %s%s", service, found.get(scheme, []),
                  f" ({errors[scheme]})" if scheme in errors else "")  # fmt: skip
     if "https" in errors:  # etcd 3.4.23 keeps only the https entries (see the module doc)
-        raise BootstrapError(errors["https"])
+        raise BootstrapError(INITIAL_CLUSTER_ERROR + errors["https"])
     for entry in found["https"]:
         log.info("got bootstrap from DNS for etcd-server at %s", entry)
     return ",".join(found["https"])
@@ -233,12 +250,15 @@ async def srv_bootstrap_config(config: Config) -> Config:
         try:
             cluster = parse_initial_cluster(text)
         except URLError as exc:
-            raise BootstrapError(f"error setting up initial cluster: {exc}") from None
+            raise BootstrapError(f"{INITIAL_CLUSTER_ERROR}{exc}") from None
         config = dataclasses.replace(config, initial_cluster=tuple(sorted(cluster.items())))
         if config.proxy != "off":
             return config
         if config.name not in cluster:
-            raise BootstrapError(f'cannot find local etcd member "{config.name}" in SRV records')
+            raise BootstrapError(
+                f'{INITIAL_CLUSTER_ERROR}cannot find local etcd member "{config.name}" in SRV '
+                "records"
+            )
     if config.proxy == "off":
         await check_advertised(config)
     return config

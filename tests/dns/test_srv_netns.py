@@ -108,21 +108,35 @@ def test_srv_bootstrap_https_matches_etcd(world: DnsWorld) -> None:
     )
 
 
-def _refused(world: DnsWorld, impl: str, *argv: str) -> str:
-    argv = [*_member_argv(impl, world.base, 0, "http", *argv)]
-    argv[argv.index("--data-dir") + 1] = str(world.base / f"{impl}-refused")  # no data yet
+def _refused(world: DnsWorld, impl: str, *argv: str, scheme: str = "http") -> str:
+    """The one fatal line a start that fails prints, without its timestamp."""
+    argv = (*_member_argv(impl, world.base, 0, scheme, *argv),)
+    argv = tuple(
+        str(world.base / f"{impl}-refused") if i and argv[i - 1] == "--data-dir" else a
+        for i, a in enumerate(argv)
+    )  # fmt: skip  (no data yet)
     done = world.run(*argv, timeout=60)
     assert done.returncode != 0, f"{impl} started:\n{done.stderr[-2000:]}"
-    return done.stderr
+    fatal = [line for line in done.stderr.splitlines() if " C | " in line]
+    assert fatal, f"{impl} printed no fatal line:\n{done.stderr[-2000:]}"
+    return fatal[-1].split(" C | ", 1)[1]
+
+
+def _same_refusal(world: DnsWorld, *argv: str, scheme: str = "http") -> str:
+    """Both refuse the start with the same line; returns it."""
+    etcd, ours = (_refused(world, impl, *argv, scheme=scheme) for impl in IMPLS)
+    assert ours == etcd
+    return etcd
 
 
 @pytest.mark.parametrize("world", [_srv("etcd-server")], indirect=True)
 def test_http_only_srv_fails_as_in_etcd_3_4_23(world: DnsWorld) -> None:
     """etcd 3.4.23 drops what `_etcd-server._tcp` finds (GetDNSClusterNames keeps it only
     when its lookup failed): an http-only SRV zone does not bootstrap, in either."""
-    for impl in IMPLS:
-        err = _refused(world, impl, "--discovery-srv", DOMAIN)
-        assert "error querying DNS SRV records for _etcd-server-ssl" in err, (impl, err)
+    assert _same_refusal(world, "--discovery-srv", DOMAIN) == (
+        "etcdmain: error setting up initial cluster: error querying DNS SRV records for "
+        f"_etcd-server-ssl lookup _etcd-server-ssl._tcp.{DOMAIN} on 127.0.0.1:53: no such host"
+    )
 
 
 @pytest.mark.parametrize("world", [_srv("etcd-server-ssl-blue")], indirect=True)
@@ -130,13 +144,10 @@ def test_srv_name_suffix_and_a_member_missing(world: DnsWorld) -> None:
     """--discovery-srv-name picks `_etcd-server-ssl-<name>`; a member none of whose
     advertised addresses is a target is refused, as etcd refuses it."""
     tls = _certs(world.base)
-    for impl in IMPLS:
-        argv = [*_member_argv(impl, world.base, 0, "https", "--discovery-srv", DOMAIN,
-                              "--discovery-srv-name", "blue", *tls)]  # fmt: skip
-        argv[argv.index("--initial-advertise-peer-urls") + 1] = "https://127.0.0.9:2380"
-        done = world.run(*argv)
-        assert done.returncode != 0
-        assert 'cannot find local etcd member "n0" in SRV records' in done.stderr, (impl,)
+    line = _same_refusal(world, "--discovery-srv", DOMAIN, "--discovery-srv-name", "blue",
+                         "--initial-advertise-peer-urls", "https://127.0.0.9:2380", *tls,
+                         scheme="https")  # fmt: skip
+    assert line.endswith('cannot find local etcd member "n0" in SRV records')
     found = {impl: _cluster(world, impl, "https", "--discovery-srv", DOMAIN,
                             "--discovery-srv-name", "blue", *tls) for impl in IMPLS}  # fmt: skip
     assert found["pyetcd"] == found["etcd"]
@@ -151,11 +162,15 @@ def test_names_in_initial_cluster_match_by_address(world: DnsWorld) -> None:
              for impl in IMPLS}  # fmt: skip
     assert found["pyetcd"] == found["etcd"]
     wrong = f"n0=http://n1.{DOMAIN}:2380"
-    for impl in IMPLS:
-        err = _refused(world, impl, "--initial-cluster", wrong)
-        assert (f"--initial-cluster has {wrong} but missing from --initial-advertise-peer-urls"
-                f'=http://127.0.0.1:2380 (resolved urls: "http://127.0.0.1:2380" != '
-                f'"http://127.0.0.2:2380")') in err, (impl, err)  # fmt: skip
+    assert _same_refusal(world, "--initial-cluster", wrong) == (
+        f"etcdmain: --initial-cluster has {wrong} but missing from --initial-advertise-peer-urls"
+        '=http://127.0.0.1:2380 (resolved urls: "http://127.0.0.1:2380" != '
+        '"http://127.0.0.2:2380")'
+    )
+    unknown = f"n0=http://nowhere.{DOMAIN}:2380"
+    assert "lookup nowhere.example.test on 127.0.0.1:53: no such host" in _same_refusal(
+        world, "--initial-cluster", unknown
+    )
 
 
 @pytest.mark.parametrize("world", [_srv("etcd-server-ssl")], indirect=True)
