@@ -597,6 +597,8 @@ def _initial_cluster(parsed: Parsed) -> dict[str, tuple[str, ...]]:
     """etcd's bootstrap checks: the member is listed, under exactly its advertised peer URLs."""
     name, advertised = parsed.text("name"), parsed.strings("initial-advertise-peer-urls")
     text = parsed.text("initial-cluster") or ",".join(f"{name}={url}" for url in advertised)
+    if parsed.text("discovery-srv-name") and not parsed.text("initial-cluster"):
+        text = ""  # as etcd: --discovery-srv-name alone empties the default initial cluster
     try:
         cluster = parse_initial_cluster(text)
     except URLError as exc:

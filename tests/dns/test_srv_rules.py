@@ -9,6 +9,7 @@ import re
 import pytest
 
 from pyetcd import srv
+from pyetcd.config import Config, ConfigError, load_config
 from pyetcd.srv import ResolveError, SrvRecord, cluster_from_srv, srv_service, urls_equal
 
 ZONE = {"n0.example.test:2380": "127.0.0.1:2380", "n1.example.test:2380": "127.0.0.2:2380",
@@ -83,3 +84,11 @@ def test_unresolvable_names_are_retried_until_the_deadline(monkeypatch: pytest.M
                                     _resolve, timeout=0.05))  # fmt: skip
     assert reason == ('failed to resolve "http://never.example.test:2380" '
                       "(lookup never.example.test: no such host)")  # fmt: skip
+
+
+def test_srv_name_alone_empties_the_default_initial_cluster() -> None:
+    """As etcd 3.4: `--discovery-srv-name` without `--discovery-srv` or `--initial-cluster`
+    leaves no initial cluster (etcd says the same)."""
+    with pytest.raises(ConfigError, match='couldn\'t find local name "default" in the initial'):
+        load_config(["--discovery-srv-name", "x"], {})
+    assert isinstance(load_config(["--discovery-srv", "example.test"], {}), Config)
