@@ -115,7 +115,7 @@ def _refused(world: DnsWorld, impl: str, *argv: str, scheme: str = "http") -> st
         str(world.base / f"{impl}-refused") if i and argv[i - 1] == "--data-dir" else a
         for i, a in enumerate(argv)
     )  # fmt: skip  (no data yet)
-    done = world.run(*argv, timeout=60)
+    done = world.run(*argv, timeout=120)  # a name that never resolves is retried for 30 s
     assert done.returncode != 0, f"{impl} started:\n{done.stderr[-2000:]}"
     fatal = [line for line in done.stderr.splitlines() if " C | " in line]
     assert fatal, f"{impl} printed no fatal line:\n{done.stderr[-2000:]}"
