@@ -39,6 +39,7 @@ from pyetcd.flags import ConfigError, HelpRequested
 from pyetcd.notify import notify_ready
 from pyetcd.proxy.run import is_proxy_dir, run_proxy
 from pyetcd.server import STOPPED, EtcdServer
+from pyetcd.srv import srv_bootstrap_config
 from pyetcd.tlsconfig import TLSConfigError, TLSSettings, build_tls
 from pyetcd.urls import host_port
 from raft.aio.fs import OsFS
@@ -149,7 +150,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 async def _start(config: Config) -> int:
     """A member or a proxy: `--proxy`, a data dir that holds a proxy's state (as etcd decides
     it), or a discovery token whose cluster is full."""
-    config = await bootstrap_config(config)
+    config = await srv_bootstrap_config(await bootstrap_config(config))
     if config.proxy != "off" or is_proxy_dir(config.data_dir):
         return await run_proxy(config)
     return await serve(config)

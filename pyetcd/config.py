@@ -37,7 +37,13 @@ from pyetcd.flags import (
     parse_unique_strings,
     parse_urls,
 )
-from pyetcd.urls import URLError, check_bind_urls, host_port, parse_initial_cluster
+from pyetcd.urls import (
+    URLError,
+    check_bind_urls,
+    host_port,
+    names_a_host,
+    parse_initial_cluster,
+)
 from raft.aio.recovery import member_initialized
 
 ETCD_VERSION = "3.4.23"
@@ -57,6 +63,7 @@ _PROXY = "v2 Proxy"
 _EXPERIMENTAL = "Experimental"
 _UNSAFE = "Unsafe"
 _DEPRECATED = "Deprecated"
+_EXTENSIONS = "pyetcd extensions (no etcd equivalent; for etcd-release's etcd_proxy job)"
 
 
 def _f(
@@ -175,6 +182,13 @@ FLAGS: tuple[Flag, ...] = (
     _f("proxy-dial-timeout", parse_uint, "1000", "Proxy dial timeout in milliseconds.", _PROXY),
     _f("proxy-write-timeout", parse_uint, "5000", "Proxy write timeout in milliseconds.", _PROXY),
     _f("proxy-read-timeout", parse_uint, "0", "Proxy read timeout in milliseconds.", _PROXY),
+    _f("pyetcd-proxy-cluster-client-urls", parse_optional_urls, "",
+       "The proxy learns the members from GET /v2/members on these client URLs (with its "
+       "client TLS files) instead of the peer URLs of --initial-cluster.", _EXTENSIONS),
+    _f("pyetcd-proxy-members-answer", parse_optional_urls, "",
+       "The proxy answers GET /v2/members itself with one member 'proxy' whose only client "
+       "URL is this one, so clients that sync their endpoints keep using the proxy.",
+       _EXTENSIONS),
     _f("experimental-initial-corrupt-check", parse_bool, "false", "Check data at boot.",
        _EXPERIMENTAL),
     _f("experimental-corrupt-check-time", parse_duration, "0s", "Period of corruption checks.",
@@ -224,6 +238,8 @@ ACTIVE = frozenset(
         "logger", "log-outputs", "log-output", "log-package-levels",
         "experimental-warning-apply-duration",
         "host-whitelist", "metrics", "listen-metrics-urls",
+        "pyetcd-proxy-cluster-client-urls", "pyetcd-proxy-members-answer",
+        "discovery-srv", "discovery-srv-name",
     }
 )  # fmt: skip
 
@@ -249,13 +265,10 @@ _TLS_FILES = (
 )  # fmt: skip
 
 _NOT_YET = "is not supported yet"
-_SRV_ONLY = "only tunes --discovery-srv, which is not supported yet; use --initial-cluster"
 
 # Flags whose value, other than the default, asks for something pyetcd does not do: the reason,
 # printed after `--flag=value`.
 _REFUSED: dict[str, str] = {
-    "discovery-srv": "(DNS discovery) is not supported yet; use --initial-cluster",
-    "discovery-srv-name": _SRV_ONLY,
     "enable-pprof": (
         "is refused: /debug/pprof serves the Go runtime's profiles (pprof format), which a "
         "Python process has no honest equivalent of"
@@ -302,6 +315,10 @@ class Config:
     proxy_dial_timeout_ms: int = 1000
     proxy_write_timeout_ms: int = 5000
     proxy_read_timeout_ms: int = 0
+    discovery_srv: str = ""
+    discovery_srv_name: str = ""
+    proxy_cluster_client_urls: tuple[str, ...] = ()
+    proxy_members_answer: str = ""
     wal_dir: str = ""
     pre_vote: bool = False
     initial_election_tick_advance: bool = True
@@ -580,6 +597,8 @@ def _initial_cluster(parsed: Parsed) -> dict[str, tuple[str, ...]]:
     """etcd's bootstrap checks: the member is listed, under exactly its advertised peer URLs."""
     name, advertised = parsed.text("name"), parsed.strings("initial-advertise-peer-urls")
     text = parsed.text("initial-cluster") or ",".join(f"{name}={url}" for url in advertised)
+    if parsed.text("discovery-srv-name") and not parsed.text("initial-cluster"):
+        text = ""  # as etcd: --discovery-srv-name alone empties the default initial cluster
     try:
         cluster = parse_initial_cluster(text)
     except URLError as exc:
@@ -594,6 +613,8 @@ def _initial_cluster(parsed: Parsed) -> dict[str, tuple[str, ...]]:
             f"failed to resolve {','.join(advertised)} to match --initial-cluster={text} "
             f"(len({_go_quote(advertised)}) != len({_go_quote(listed)}))"
         )
+    if listed != advertised and any(names_a_host(url) for url in (*listed, *advertised)):
+        return cluster  # names: compared by resolved address at start (pyetcd/srv.py)
     if listed != advertised:
         entry = ",".join(f"{name}={url}" for url in listed)
         raise ConfigError(
@@ -622,6 +643,8 @@ def _build(parsed: Parsed, log_settings: logs.LogSettings) -> Config:
     initialized = member_initialized(data_dir, parsed.text("wal-dir"))
     if parsed.text("proxy") != "off":
         cluster = _proxy_cluster(parsed)
+    elif parsed.text("discovery-srv") and not parsed.text("initial-cluster"):
+        cluster = {}  # the SRV records give it at start (pyetcd/srv.py)
     else:
         cluster = {} if initialized else _initial_cluster(parsed)
     given = parsed.from_command_line | parsed.from_env | parsed.from_file
@@ -658,6 +681,10 @@ def _build(parsed: Parsed, log_settings: logs.LogSettings) -> Config:
         proxy_dial_timeout_ms=parsed.number("proxy-dial-timeout"),
         proxy_write_timeout_ms=parsed.number("proxy-write-timeout"),
         proxy_read_timeout_ms=parsed.number("proxy-read-timeout"),
+        discovery_srv=parsed.text("discovery-srv"),
+        discovery_srv_name=parsed.text("discovery-srv-name"),
+        proxy_cluster_client_urls=_proxy_only(parsed, "pyetcd-proxy-cluster-client-urls"),
+        proxy_members_answer=",".join(_proxy_only(parsed, "pyetcd-proxy-members-answer")),
         wal_dir=parsed.text("wal-dir"),
         pre_vote=parsed.switch("pre-vote"),
         initial_election_tick_advance=parsed.switch("initial-election-tick-advance"),
@@ -681,6 +708,16 @@ def _build(parsed: Parsed, log_settings: logs.LogSettings) -> Config:
         metrics=parsed.text("metrics"),
         listen_metrics_urls=parsed.strings("listen-metrics-urls"),
     )
+
+
+def _proxy_only(parsed: Parsed, name: str) -> tuple[str, ...]:
+    """A URL extension flag that only means something to a proxy."""
+    urls = parsed.strings(name)
+    if urls and parsed.text("proxy") == "off":
+        raise ConfigError(f"--{name} only applies with --proxy on|readonly")
+    if name == "pyetcd-proxy-members-answer" and len(urls) > 1:
+        raise ConfigError(f"--{name} takes one URL, got {','.join(urls)!r}")
+    return urls
 
 
 def _proxy_cluster(parsed: Parsed) -> dict[str, tuple[str, ...]]:

@@ -53,6 +53,8 @@ _KEYS: dict[str, str] = {
     "proxy": _STRING, "discovery-fallback": _STRING, "proxy-failure-wait": _UINT,
     "proxy-refresh-interval": _UINT, "proxy-dial-timeout": _UINT, "proxy-write-timeout": _UINT,
     "proxy-read-timeout": _UINT,
+    # pyetcd's own keys (no etcd equivalent), for etcd-release's etcd_proxy job.
+    "pyetcd-proxy-cluster-client-urls": _STRING, "pyetcd-proxy-members-answer": _STRING,
 }
 # fmt: on
 

@@ -88,18 +88,27 @@ def host_port(url: str) -> tuple[str, int]:
     return host, int(port or 0)
 
 
+def is_literal_host(host: str) -> bool:
+    """An IP address or `localhost`: what etcd binds and compares without resolving."""
+    if host == "localhost":
+        return True
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def names_a_host(url: str) -> bool:
+    """A URL whose host is a DNS name etcd resolves to compare it with another URL."""
+    return not url.startswith(("unix://", "unixs://")) and not is_literal_host(host_port(url)[0])
+
+
 def check_bind_urls(urls: tuple[str, ...]) -> None:
     """Listen URLs must name an IP or `localhost`: etcd does not resolve names to bind."""
     for url in urls:
-        if url.startswith(("unix://", "unixs://")):
-            continue
-        host, _ = host_port(url)
-        if host == "localhost":
-            continue
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            raise URLError(f"expected IP in URL for binding ({url})") from None
+        if names_a_host(url):
+            raise URLError(f"expected IP in URL for binding ({url})")
 
 
 def parse_initial_cluster(value: str) -> dict[str, tuple[str, ...]]:

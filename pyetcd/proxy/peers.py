@@ -65,7 +65,10 @@ def write_cluster_file(directory: str, peer_urls: Sequence[str]) -> None:
 
 
 def _members_json(body: bytes) -> Cluster:
-    members = json.loads(body)
+    return _cluster_of(json.loads(body))
+
+
+def _cluster_of(members: object) -> Cluster:
     if not isinstance(members, list):
         raise ValueError("not a member list")
     peers = tuple(u for m in members for u in m.get("peerURLs") or ())
@@ -91,6 +94,24 @@ async def _from_pyetcd(url: str, tls: ssl.SSLContext | None) -> Cluster:
         tuple(u for m in info.members for u in m.peer_urls),
         tuple(u for m in info.members for u in m.client_urls),
     )
+
+
+async def fetch_client_cluster(
+    session: aiohttp.ClientSession, client_urls: Sequence[str]
+) -> Cluster | None:
+    """The member list from the first client URL whose `GET /v2/members` answers (pyetcd's
+    --pyetcd-proxy-cluster-client-urls); None (logged) when none does."""
+    timeout = aiohttp.ClientTimeout(total=FETCH_TIMEOUT)
+    for url in client_urls:
+        try:
+            async with session.get(url.rstrip("/") + "/v2/members", timeout=timeout) as resp:
+                if resp.status != 200:
+                    raise ValueError(f"status {resp.status}")
+                return _cluster_of(json.loads(await resp.read())["members"])
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError, KeyError, TypeError) as exc:
+            log.warning("proxy: could not get the member list from %s: %s", url, exc)
+    log.warning("proxy: could not retrieve cluster information from the given client URLs")
+    return None
 
 
 async def fetch_cluster(peer_urls: Sequence[str], tls: ssl.SSLContext | None) -> Cluster | None:

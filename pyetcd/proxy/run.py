@@ -39,6 +39,8 @@ def settings_of(config: Config) -> ProxySettings:
         write_timeout=config.proxy_write_timeout_ms / 1000,
         read_timeout=config.proxy_read_timeout_ms / 1000,
         cors=config.cors,
+        cluster_client_urls=config.proxy_cluster_client_urls,
+        members_answer=config.proxy_members_answer,
     )
 
 

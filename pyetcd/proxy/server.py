@@ -27,6 +27,8 @@ import h11
 from pyetcd.proxy.director import Director
 from pyetcd.proxy.gohttp import Headers, error_body, go_headers, reason
 from pyetcd.proxy.peers import (
+    Cluster,
+    fetch_client_cluster,
     fetch_cluster,
     proxy_dir,
     read_cluster_file,
@@ -43,6 +45,7 @@ SINGLE_HOP = frozenset(
 CORS_HEADERS = "accept, content-type, authorization"
 CORS_METHODS = "POST, GET, OPTIONS, PUT, DELETE"
 CONFIG_PATH = "/v2/config/local/proxy"
+MEMBERS_PATH = "/v2/members"
 READ_CHUNK = 64 << 10
 # Go's net/http frames a body with Content-Length when the handler ends before it has written
 # this much; beyond it the body goes out chunked.
@@ -61,6 +64,17 @@ class ProxySettings:
     write_timeout: float
     read_timeout: float  # 0: none
     cors: tuple[str, ...]
+    # pyetcd extensions (etcd-release's etcd_proxy job): learn the members from these client
+    # URLs' /v2/members; answer /v2/members with one member "proxy" at this client URL.
+    cluster_client_urls: tuple[str, ...] = ()
+    members_answer: str = ""
+
+
+def members_answer_body(client_url: str) -> bytes:
+    """etcd-release's etcd-proxy answer: one member, the proxy itself, so a client that syncs
+    its endpoints from /v2/members keeps sending to the proxy."""
+    member = {"id": "xxxxxxxxxxxxxxxx", "name": "proxy", "clientURLs": [client_url]}
+    return json.dumps({"members": [member]}, separators=(",", ":")).encode() + b"\n"
 
 
 def _go_list(urls: Sequence[str]) -> str:
@@ -103,7 +117,10 @@ class Proxy:
         """The cluster file (etcd's `<data-dir>/proxy/cluster`) wins over --initial-cluster."""
         os.makedirs(self._dir, mode=0o700, exist_ok=True)
         saved = read_cluster_file(self._dir)
-        if saved is not None:
+        if self.settings.cluster_client_urls:
+            log.info("proxy: using the member list of client urls %s",
+                     _go_list(self.settings.cluster_client_urls))  # fmt: skip
+        elif saved is not None:
             self._peer_urls = saved
             log.info("proxy: using peer urls %s from cluster file %r", _go_list(saved), self._dir)
         else:
@@ -129,11 +146,22 @@ class Proxy:
             await self._session.close()
 
     async def refresh(self) -> None:
-        """Ask the known peers for the member list; save its peer URLs; use its client URLs."""
+        """Ask the known peers (or, as etcd-release's proxy, the cluster's client URLs) for the
+        member list; save its peer URLs; use its client URLs."""
+        if self.settings.cluster_client_urls:
+            assert self._session is not None
+            cluster = await fetch_client_cluster(self._session, self.settings.cluster_client_urls)
+        else:
+            cluster = await self._refresh_peers()
+        self.director.refresh(cluster.client_urls if cluster is not None else [])
+        if cluster is not None and cluster.client_urls and not self._announced:
+            self._announced = True
+            plog.info("endpoints found %s", json.dumps(list(cluster.client_urls)))
+
+    async def _refresh_peers(self) -> Cluster | None:
         cluster = await fetch_cluster(self._peer_urls, self._peer_ssl)
         if cluster is None:
-            self.director.refresh([])
-            return
+            return None
         try:
             await asyncio.to_thread(write_cluster_file, self._dir, cluster.peer_urls)
         except OSError as exc:
@@ -142,10 +170,7 @@ class Proxy:
             log.info("proxy: updated peer urls in cluster file from %s to %s",
                      _go_list(self._peer_urls), _go_list(cluster.peer_urls))  # fmt: skip
         self._peer_urls = cluster.peer_urls
-        self.director.refresh(cluster.client_urls)
-        if cluster.client_urls and not self._announced:
-            self._announced = True
-            plog.info("endpoints found %s", json.dumps(list(cluster.client_urls)))
+        return cluster
 
     async def refresh_forever(self) -> None:
         while True:
@@ -229,6 +254,10 @@ class Proxy:
             return
         if target.split("?", 1)[0] == CONFIG_PATH:
             await self._config(conn, writer, method, cors)
+            return
+        if self.settings.members_answer and method == "GET" and target == MEMBERS_PATH:
+            body = members_answer_body(self.settings.members_answer)
+            await self._send(conn, writer, 200, cors, body, "application/json")
             return
         now = time.monotonic()
         endpoints = self.director.available(now)

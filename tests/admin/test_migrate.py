@@ -119,7 +119,7 @@ async def test_follow_replays_every_kind_of_change_under_load(impl: str) -> None
         procs.running_member_async(impl, name="src") as src,
         procs.running_member_async("pyetcd", name="dst") as dst,
     ):
-        await _fill(src.client_url, 500)
+        await _fill(src.client_url, max(KEYS, 500))
         out = io.StringIO()
         stop = asyncio.Event()
         opts = Options(prefix="/", follow=True, report_interval=0.5)
