@@ -138,7 +138,11 @@ async def test_follow_replays_every_kind_of_change_under_load(impl: str) -> None
                         if i:
                             await _put(s, base, f"/live/dir{i - 50}", "DELETE", dir="true")
                         await _put(s, base, f"/live/short{i}", value="gone soon", ttl="1")
-            deadline = time.monotonic() + 30
+            deadline = time.monotonic() + 600  # the copy first (a minute for 100,000 keys)
+            while "copied" not in out.getvalue() and not task.done():
+                assert time.monotonic() < deadline, out.getvalue()
+                await asyncio.sleep(0.2)
+            deadline = time.monotonic() + 60
             while await compare(source, dest, Options()) and time.monotonic() < deadline:
                 await asyncio.sleep(0.5)
             await asyncio.sleep(2.5)  # let the short TTLs expire at the source and replay
