@@ -1,0 +1,101 @@
+"""A seeded fault schedule (pure: the same seed gives the same schedule) and its application to
+a running cluster. Faults do not overlap: each is undone before the next begins."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from tests.faults.members import Cluster, Member
+
+PARTITIONS = ("halves", "isolate-leader", "bridge", "one-way")
+PROCESS_FAULTS: dict[str, tuple[Callable[[Member], None], Callable[[Member], None]]] = {
+    "kill": (Member.kill, Member.restart),  # kill -9, then the same command line again
+    "pause": (Member.pause, Member.resume),  # SIGSTOP, SIGCONT
+}
+ALL = (*PARTITIONS, *PROCESS_FAULTS)
+Logger = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    at: float  # seconds after the workload started
+    duration: float
+    kind: str
+    groups: tuple[tuple[int, ...], ...]  # meaning depends on kind (see `cut_pairs`)
+
+    def describe(self) -> str:
+        return f"{self.at:6.2f}s +{self.duration:.2f}s {self.kind} {self.groups}"
+
+
+def between(a: Sequence[int], b: Sequence[int]) -> set[tuple[int, int]]:
+    """Both directions between two groups."""
+    return {(x, y) for x in a for y in b} | {(y, x) for x in a for y in b}
+
+
+def cut_pairs(fault: Fault) -> set[tuple[int, int]]:
+    """(opener, target) connections a partition fault drops."""
+    match fault.kind:
+        case "halves" | "isolate-leader":
+            return between(fault.groups[0], fault.groups[1])
+        case "bridge":  # groups: left, right, bridge member; left and right only meet through it
+            return between(fault.groups[0], fault.groups[1])
+        case "one-way":  # groups[0] can no longer open connections to groups[1]
+            return {(x, y) for x in fault.groups[0] for y in fault.groups[1]}
+    raise ValueError(f"{fault.kind} is not a partition")
+
+
+def plan(seed: int, size: int, duration: float, kinds: Sequence[str] = ALL) -> list[Fault]:
+    """Faults of 1.5-4 s with 1-2 s of calm between, within `duration`."""
+    rng = random.Random(seed)
+    faults = []
+    at = rng.uniform(0.5, 1.5)
+    minority = (size - 1) // 2
+    while True:
+        length = rng.uniform(1.5, 4.0)
+        if at + length > duration - 1.0:
+            return faults
+        kind = rng.choice(list(kinds))
+        order = list(range(size))
+        rng.shuffle(order)
+        if kind == "halves":
+            groups = (tuple(sorted(order[:minority])), tuple(sorted(order[minority:])))
+        elif kind == "isolate-leader":  # the leader is found when the fault starts
+            groups = ((order[0],), tuple(sorted(order[1:])))
+        elif kind == "bridge":
+            half = (size - 1) // 2
+            groups = (tuple(sorted(order[:half])), tuple(sorted(order[half:-1])), (order[-1],))
+        elif kind == "one-way":
+            groups = ((order[0],), tuple(sorted(order[1:])))
+        else:
+            groups = (tuple(sorted(order[: rng.randint(1, minority)])),)
+        faults.append(Fault(round(at, 3), round(length, 3), kind, groups))
+        at += length + rng.uniform(1.0, 2.0)
+
+
+def isolate(members: int, victim: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    return (victim,), tuple(i for i in range(members) if i != victim)
+
+
+def apply(cluster: Cluster, fault: Fault, log: Logger) -> Callable[[], None]:
+    """Start a fault; the returned function undoes it."""
+    members = cluster.members
+    if fault.kind == "isolate-leader":
+        leader = cluster.leader()
+        victim = leader.index if leader is not None else fault.groups[0][0]
+        fault = Fault(fault.at, fault.duration, fault.kind, isolate(len(members), victim))
+    log(f"start {fault.describe()}")
+    if fault.kind in PARTITIONS:
+        cluster.ns.cut(cut_pairs(fault))
+        return cluster.ns.heal
+    targets = [members[i] for i in fault.groups[0]]
+    start, undo = PROCESS_FAULTS[fault.kind]
+    for member in targets:
+        start(member)
+
+    def undo_all() -> None:
+        for member in targets:
+            undo(member)
+
+    return undo_all
