@@ -14,7 +14,9 @@ PROCESS_FAULTS: dict[str, tuple[Callable[[Member], None], Callable[[Member], Non
     "kill": (Member.kill, Member.restart),  # kill -9, then the same command line again
     "pause": (Member.pause, Member.resume),  # SIGSTOP, SIGCONT
 }
-ALL = (*PARTITIONS, *PROCESS_FAULTS)
+# Cut one member off, remove it through the others, add a fresh member in its place, heal.
+MEMBERSHIP = ("membership",)
+ALL = (*PARTITIONS, *PROCESS_FAULTS, *MEMBERSHIP)
 Logger = Callable[[str], None]
 
 
@@ -68,6 +70,8 @@ def plan(seed: int, size: int, duration: float, kinds: Sequence[str] = ALL) -> l
             groups = (tuple(sorted(order[:half])), tuple(sorted(order[half:-1])), (order[-1],))
         elif kind == "one-way":
             groups = ((order[0],), tuple(sorted(order[1:])))
+        elif kind == "membership":
+            groups = ((order[0],),)
         else:
             groups = (tuple(sorted(order[: rng.randint(1, minority)])),)
         faults.append(Fault(round(at, 3), round(length, 3), kind, groups))
@@ -79,15 +83,22 @@ def isolate(members: int, victim: int) -> tuple[tuple[int, ...], tuple[int, ...]
 
 
 def apply(cluster: Cluster, fault: Fault, log: Logger) -> Callable[[], None]:
-    """Start a fault; the returned function undoes it."""
-    members = cluster.members
+    """Start a fault; the returned function undoes it. Groups hold positions in
+    `cluster.members` (a member replaced by a membership change keeps its position)."""
+    members = list(cluster.members)
     if fault.kind == "isolate-leader":
         leader = cluster.leader()
-        victim = leader.index if leader is not None else fault.groups[0][0]
+        victim = members.index(leader) if leader in members else fault.groups[0][0]
         fault = Fault(fault.at, fault.duration, fault.kind, isolate(len(members), victim))
-    log(f"start {fault.describe()}")
+    log(f"start {fault.describe()} on {[m.name for m in members]}")
+    if fault.kind == "membership":
+        victim = members[fault.groups[0][0]]
+        others = [m.index for m in members if m is not victim]
+        cluster.ns.cut(between([victim.index], others))
+        log(cluster.replace(victim))
+        return cluster.ns.heal
     if fault.kind in PARTITIONS:
-        cluster.ns.cut(cut_pairs(fault))
+        cluster.ns.cut({(members[a].index, members[b].index) for a, b in cut_pairs(fault)})
         return cluster.ns.heal
     targets = [members[i] for i in fault.groups[0]]
     start, undo = PROCESS_FAULTS[fault.kind]

@@ -27,6 +27,8 @@ def test_a_seed_gives_one_schedule_of_disjoint_faults_within_the_run(size: int) 
         assert len(members) == len(set(members)) and set(members) <= set(range(size))
         if fault.kind in ("kill", "pause"):
             assert 1 <= len(members) <= (size - 1) // 2, "never more than a minority down"
+        elif fault.kind == "membership":
+            assert len(members) == 1
         else:
             assert sorted(members) == list(range(size))
 
