@@ -4,10 +4,12 @@ a running cluster. Faults do not overlap: each is undone before the next begins.
 from __future__ import annotations
 
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from tests.faults.members import Cluster, Member
+from tests.faults.workload import CATCH_UP_ENTRIES, bulk_write, snapshots_received
 
 PARTITIONS = ("halves", "isolate-leader", "bridge", "one-way")
 PROCESS_FAULTS: dict[str, tuple[Callable[[Member], None], Callable[[Member], None]]] = {
@@ -16,6 +18,9 @@ PROCESS_FAULTS: dict[str, tuple[Callable[[Member], None], Callable[[Member], Non
 }
 # Cut one member off, remove it through the others, add a fresh member in its place, heal.
 MEMBERSHIP = ("membership",)
+# Cut a follower off while the others move more than etcd's 5000 catch-up entries past it, so
+# that healing must install a snapshot on it (not part of ALL: it runs for tens of seconds).
+SNAPSHOT = "snapshot"
 ALL = (*PARTITIONS, *PROCESS_FAULTS, *MEMBERSHIP)
 Logger = Callable[[str], None]
 
@@ -70,7 +75,7 @@ def plan(seed: int, size: int, duration: float, kinds: Sequence[str] = ALL) -> l
             groups = (tuple(sorted(order[:half])), tuple(sorted(order[half:-1])), (order[-1],))
         elif kind == "one-way":
             groups = ((order[0],), tuple(sorted(order[1:])))
-        elif kind == "membership":
+        elif kind in ("membership", SNAPSHOT):
             groups = ((order[0],),)
         else:
             groups = (tuple(sorted(order[: rng.randint(1, minority)])),)
@@ -97,6 +102,8 @@ def apply(cluster: Cluster, fault: Fault, log: Logger) -> Callable[[], None]:
         cluster.ns.cut(between([victim.index], others))
         log(cluster.replace(victim))
         return cluster.ns.heal
+    if fault.kind == SNAPSHOT:
+        return _outrun(cluster, members, log)
     if fault.kind in PARTITIONS:
         cluster.ns.cut({(members[a].index, members[b].index) for a, b in cut_pairs(fault)})
         return cluster.ns.heal
@@ -110,3 +117,24 @@ def apply(cluster: Cluster, fault: Fault, log: Logger) -> Callable[[], None]:
             undo(member)
 
     return undo_all
+
+
+def _outrun(cluster: Cluster, members: list[Member], log: Logger) -> Callable[[], None]:
+    leader = cluster.leader() or members[0]
+    follower = next(m for m in members if m is not leader)
+    others = [m for m in members if m is not follower]
+    before = snapshots_received(follower)
+    cluster.ns.cut(between([follower.index], [m.index for m in others]))
+    acked = bulk_write(others, CATCH_UP_ENTRIES + 600)
+    log(f"{follower.name} cut off while {acked} bulk writes were acknowledged")
+
+    def heal_and_wait() -> None:
+        cluster.ns.heal()
+        deadline = time.monotonic() + 60.0
+        while snapshots_received(follower) <= before:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{follower.name} received no snapshot within 60s")
+            time.sleep(0.25)
+        log(f"{follower.name} received a snapshot")
+
+    return heal_and_wait

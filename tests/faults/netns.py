@@ -100,14 +100,23 @@ class Namespace:
     @contextlib.contextmanager
     def entered(self) -> Iterator[None]:
         """Move the calling thread into the namespace (sockets it opens live there)."""
-        libc = ctypes.CDLL("libc.so.6", use_errno=True)
-        here = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
         there = os.open(f"/run/netns/{self.name}", os.O_RDONLY)
         try:
-            if libc.setns(there, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns into the test namespace")
-            yield
+            with entered_fd(there):
+                yield
         finally:
-            libc.setns(here, CLONE_NEWNET)
-            os.close(here)
             os.close(there)
+
+
+@contextlib.contextmanager
+def entered_fd(netns: int) -> Iterator[None]:
+    """The calling thread in the network namespace open as `netns`, back where it was after."""
+    libc = ctypes.CDLL("libc.so.6", use_errno=True)
+    here = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    try:
+        if libc.setns(netns, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns into the test namespace")
+        yield
+    finally:
+        libc.setns(here, CLONE_NEWNET)
+        os.close(here)

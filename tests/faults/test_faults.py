@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+from tests.faults import nemesis
 from tests.faults.members import Cluster, Member
 from tests.faults.netns import Namespace, why_not
 from tests.faults.runner import RunSpec, run
@@ -108,3 +109,15 @@ def _until_seen(history: History, member: Member, value: str, timeout: float = 1
             return
         time.sleep(0.1)
     raise AssertionError(f"{value} never reached the minority member")
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("impl", IMPLS)
+def test_a_follower_cut_off_past_the_log_catches_up_by_snapshot(impl: str) -> None:
+    """Clients keep running while a follower is cut off for more than 5000 entries; on healing
+    it needs (and gets) a snapshot, and the history stays linearizable."""
+    spec = RunSpec(impl, 3, 1, duration=7.0, kinds=(nemesis.SNAPSHOT,))
+    assert len(nemesis.plan(spec.seed, spec.size, spec.duration, spec.kinds)) == 1
+    result = run(spec)
+    assert result.verdict.ok, f"{result.summary()}\n{result.verdict.explain()}\n{result.saved}"
+    assert any("received a snapshot" in line for line in result.events), result.events

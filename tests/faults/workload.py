@@ -3,20 +3,28 @@ each through a member chosen at random, every call bounded by a timeout."""
 
 from __future__ import annotations
 
+import contextlib
+import http.client
 import itertools
+import os
 import random
+import re
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from tests.faults.members import Member
+from tests.faults.members import CLIENT_PORT, Member
+from tests.faults.netns import entered_fd
 from tests.lincheck.history import Kind, Op, Outcome, Value
 
 PREFIX = "/v2/keys/faults/"
 KEYS = ("k0", "k1", "k2")
 TIMEOUT_S = 1.5
+CATCH_UP_ENTRIES = 5000  # entries etcd (and pyetcd) keep behind a snapshot for slow followers
+SNAPSHOTS_RECEIVED = re.compile(r"^etcd_network_snapshot_receive_success\{[^}]*\} (\S+)$", re.M)
 KEY_NOT_FOUND = 100
 COMPARE_FAILED = 101
 
@@ -117,3 +125,48 @@ def client_loop(
             last[key] = str(op.result)
         elif op.kind is not Kind.READ:
             last[key] = value
+
+
+def bulk_write(members: Sequence[Member], count: int, threads: int = 6,
+               timeout: float = 120.0) -> int:  # fmt: skip
+    """Write `count` distinct keys under /bulk through `members` (bounded by `timeout`): the
+    number acknowledged. Runs in threads of the caller's namespace."""
+    acked = itertools.count()
+    done = threading.Event()
+    deadline = time.monotonic() + timeout
+    netns = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+
+    def writer(worker: int) -> None:
+        with entered_fd(netns):
+            for n in itertools.count():
+                if done.is_set() or time.monotonic() > deadline:
+                    return
+                member = members[n % len(members)]
+                with contextlib.suppress(OSError):
+                    body = urlencode({"value": "x" * 64})
+                    status, _ = member.request("PUT", f"/v2/keys/bulk/w{worker}-{n}", body)
+                    if status in (200, 201) and next(acked) + 1 >= count:
+                        done.set()
+
+    pool = [threading.Thread(target=writer, args=(i,), daemon=True) for i in range(threads)]
+    try:
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join(timeout + 5)
+    finally:
+        os.close(netns)
+    return next(acked)
+
+
+def snapshots_received(member: Member) -> float:
+    """etcd's counter of raft snapshots a member received (0 until the first, or unreachable)."""
+    with contextlib.suppress(OSError):
+        conn = http.client.HTTPConnection(member.host, CLIENT_PORT, timeout=5.0)
+        try:
+            conn.request("GET", "/metrics")
+            text = conn.getresponse().read().decode("utf-8", "replace")
+        finally:
+            conn.close()
+        return sum(float(v) for v in SNAPSHOTS_RECEIVED.findall(text))
+    return 0.0
