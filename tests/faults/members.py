@@ -43,6 +43,10 @@ class Member(Node):
         return f"http://{self.host}:{CLIENT_PORT}"
 
     @property
+    def data_dir(self) -> str:
+        return os.path.join(self.workdir, "data")
+
+    @property
     def peer_url(self) -> str:
         return f"http://{self.host}:{PEER_PORT}"
 
@@ -116,10 +120,14 @@ class Cluster:
     members: list[Member] = field(default_factory=list)
     spawned: list[Member] = field(default_factory=list)
 
-    def boot(self, size: int, token: str) -> None:
+    def boot(self, size: int, token: str, prepare: Callable[[Member], None] | None = None) -> None:
+        """Start `size` members; `prepare` runs on each before it starts (its data dir made)."""
         self.members = [self._new_member(i, token) for i in range(size)]
         initial = self._initial_cluster()
         for member in self.members:
+            if prepare is not None:
+                os.makedirs(member.data_dir, mode=0o700)
+                prepare(member)
             member.start_in(self.ns, initial, "new", self.extra)
 
     def _new_member(self, index: int, token: str) -> Member:
