@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from tests import procs
 from tests.cluster.harness import Node
 from tests.faults.netns import GID_BASE, Namespace, address
 
@@ -119,10 +120,12 @@ class Cluster:
     extra: list[str]
     members: list[Member] = field(default_factory=list)
     spawned: list[Member] = field(default_factory=list)
+    cluster_id: int = 0
 
     def boot(self, size: int, token: str, prepare: Callable[[Member], None] | None = None) -> None:
         """Start `size` members; `prepare` runs on each before it starts (its data dir made)."""
         self.members = [self._new_member(i, token) for i in range(size)]
+        self.cluster_id = procs.cluster_id([int(m.member_id, 16) for m in self.members])
         initial = self._initial_cluster()
         for member in self.members:
             if prepare is not None:
@@ -197,6 +200,14 @@ class Cluster:
         for member in self.spawned:
             with contextlib.suppress(OSError):
                 shutil.copy(member.log_path, os.path.join(directory, f"{member.name}.log"))
+
+    def count_in_logs(self, text: str) -> int:
+        """Lines holding `text` in every member's log so far."""
+        count = 0
+        for member in self.spawned:
+            with contextlib.suppress(OSError), open(member.log_path, "rb") as fh:
+                count += sum(text.encode() in line for line in fh)
+        return count
 
     def logs(self) -> str:
         return "\n".join(f"--- {m.name} ---\n{m.log_tail()}" for m in self.members)

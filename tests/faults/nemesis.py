@@ -4,10 +4,13 @@ a running cluster. Faults do not overlap: each is undone before the next begins.
 from __future__ import annotations
 
 import random
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from tests.faults import fuzz
 from tests.faults.members import Cluster, Member
 from tests.faults.workload import CATCH_UP_ENTRIES, bulk_write, snapshots_received
 
@@ -21,7 +24,9 @@ MEMBERSHIP = ("membership",)
 # Cut a follower off while the others move more than etcd's 5000 catch-up entries past it, so
 # that healing must install a snapshot on it (not part of ALL: it runs for tens of seconds).
 SNAPSHOT = "snapshot"
-ALL = (*PARTITIONS, *PROCESS_FAULTS, *MEMBERSHIP)
+# Valid and mangled frames sent to every member's peer port (tests/faults/fuzz.py).
+PEER_FUZZ = "peer-fuzz"
+ALL = (*PARTITIONS, *PROCESS_FAULTS, *MEMBERSHIP, PEER_FUZZ)
 Logger = Callable[[str], None]
 
 
@@ -75,6 +80,8 @@ def plan(seed: int, size: int, duration: float, kinds: Sequence[str] = ALL) -> l
             groups = (tuple(sorted(order[:half])), tuple(sorted(order[half:-1])), (order[-1],))
         elif kind == "one-way":
             groups = ((order[0],), tuple(sorted(order[1:])))
+        elif kind == PEER_FUZZ:
+            groups = (tuple(range(size)),)
         elif kind in ("membership", SNAPSHOT):
             groups = ((order[0],),)
         else:
@@ -104,6 +111,8 @@ def apply(cluster: Cluster, fault: Fault, log: Logger) -> Callable[[], None]:
         return cluster.ns.heal
     if fault.kind == SNAPSHOT:
         return _outrun(cluster, members, log)
+    if fault.kind == PEER_FUZZ:
+        return _fuzz(cluster, members, random.Random(int(fault.at * 1000)), log)
     if fault.kind in PARTITIONS:
         cluster.ns.cut({(members[a].index, members[b].index) for a, b in cut_pairs(fault)})
         return cluster.ns.heal
@@ -138,3 +147,28 @@ def _outrun(cluster: Cluster, members: list[Member], log: Logger) -> Callable[[]
         log(f"{follower.name} received a snapshot")
 
     return heal_and_wait
+
+
+def _fuzz(
+    cluster: Cluster, members: list[Member], rng: random.Random, log: Logger
+) -> Callable[[], None]:
+    stop, sent = threading.Event(), Counter[str]()
+    before = cluster.count_in_logs(fuzz.CLOSED_LINE)
+
+    def run() -> None:
+        with cluster.ns.entered():
+            fuzz.fuzz_loop(rng, members, cluster.cluster_id, stop, sent)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def stop_and_count() -> None:
+        stop.set()
+        thread.join(timeout=10)
+        dropped = cluster.count_in_logs(fuzz.CLOSED_LINE) - before
+        log(f"peer fuzz sent {dict(sorted(sent.items()))}; members dropped {dropped} connections")
+        crashed = [m.name for m in members if m.proc is not None and not m.alive]
+        if crashed:
+            raise AssertionError(f"peer fuzz crashed {crashed}")
+
+    return stop_and_count

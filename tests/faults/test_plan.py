@@ -4,10 +4,11 @@ run without root)."""
 from __future__ import annotations
 
 import itertools
+import random
 
 import pytest
 
-from tests.faults import nemesis
+from tests.faults import fuzz, nemesis
 from tests.faults.netns import GID_BASE, cut_rules
 from tests.faults.workload import classify
 from tests.lincheck.history import Kind, Outcome
@@ -76,3 +77,14 @@ def test_answers_are_classified_as_a_checker_must_read_them(
     kind: Kind, status: int, body: object, expected: tuple[Outcome, object]
 ) -> None:
     assert classify(kind, status, body) == expected
+
+
+def test_fuzz_sessions_are_seeded_and_cover_every_kind() -> None:
+    def sessions(seed: int) -> list[tuple[str, bytes]]:
+        rng = random.Random(seed)
+        return [fuzz.session(rng, 7, [1, 2, 3], 2) for _ in range(60)]
+
+    assert sessions(1) == sessions(1)
+    assert {kind for kind, _ in sessions(1)} == set(fuzz.KINDS)
+    valid = next(payload for kind, payload in sessions(1) if kind == "valid")
+    assert all(p != valid for kind, p in sessions(1) if kind in ("flipped", "truncated"))
