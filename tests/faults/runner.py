@@ -112,7 +112,7 @@ def _workload(cluster: Cluster, history: History, spec: RunSpec,
         for member in cluster.members:
             if member.paused:
                 member.resume()
-            if not member.alive:
+            if member.proc is None:  # killed by a fault cut short; one that crashed stays down
                 member.restart()
         stop.set()
         for thread in threads:
