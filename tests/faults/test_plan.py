@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from tests.faults import fuzz, nemesis
+from tests.faults import fuzz, nemesis, netns
 from tests.faults.netns import GID_BASE, cut_rules
 from tests.faults.workload import classify
 from tests.lincheck.history import Kind, Outcome
@@ -88,3 +88,8 @@ def test_fuzz_sessions_are_seeded_and_cover_every_kind() -> None:
     assert {kind for kind, _ in sessions(1)} == set(fuzz.KINDS)
     valid = next(payload for kind, payload in sessions(1) if kind == "valid")
     assert all(p != valid for kind, p in sessions(1) if kind in ("flipped", "truncated"))
+
+
+def test_without_root_the_tier_says_why_it_did_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(netns.os, "geteuid", lambda: 1000)
+    assert netns.why_not() == "needs root (a network namespace and iptables inside it)"
