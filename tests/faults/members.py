@@ -32,6 +32,7 @@ class Member(Node):
     partition rules tell members apart by it)."""
 
     index: int = 0
+    wrapper: tuple[str, ...] = ()  # a command the member runs under (env, faketime, ...)
     launcher: tuple[str, ...] = ()  # runs the command inside the namespace
     paused: bool = False
 
@@ -52,7 +53,7 @@ class Member(Node):
         return f"http://{self.host}:{PEER_PORT}"
 
     def start_in(self, ns: Namespace, initial_cluster: str, state: str, extra: list[str]) -> None:
-        self.launcher = tuple(ns.prefix())
+        self.launcher = (*ns.prefix(), *self.wrapper)
         self.start(initial_cluster, state, ["--enable-v2", *TIMING, *extra])
 
     def restart(self) -> None:
