@@ -1,8 +1,9 @@
 """Real members under a seeded nemesis, their clients' history checked for linearizability;
 and the negative control: plain reads from a partitioned minority member must be caught stale.
 
-PYETCD_FAULT_SEEDS=N runs seeds 1..N on 3 and 5 members (the long run, see README.md), on the
-implementations in PYETCD_FAULT_IMPLS (default pyetcd; `etcd,pyetcd` proves the harness on etcd);
+PYETCD_FAULT_SEEDS=N runs N seeds from PYETCD_FAULT_FIRST_SEED (default 1) on 3 and 5 members
+(the long run, see README.md), on the implementations in PYETCD_FAULT_IMPLS (default pyetcd;
+`etcd,pyetcd` proves the harness on etcd);
 PYETCD_FAULT_SEED=S with PYETCD_FAULT_IMPL and PYETCD_FAULT_SIZE replays one run.
 """
 
@@ -32,12 +33,13 @@ def _specs() -> list[RunSpec]:
         size = int(os.environ.get("PYETCD_FAULT_SIZE", "3"))
         return [RunSpec(impl, size, int(os.environ["PYETCD_FAULT_SEED"]))]
     seeds = int(os.environ.get("PYETCD_FAULT_SEEDS", "0"))
+    first = int(os.environ.get("PYETCD_FAULT_FIRST_SEED", "1"))
     impls = os.environ.get("PYETCD_FAULT_IMPLS", "pyetcd").split(",")
     if seeds:
         return [
             RunSpec(impl, size, seed)
             for impl in impls
-            for seed in range(1, seeds + 1)
+            for seed in range(first, first + seeds)
             for size in (3, 5)
         ]
     return [RunSpec("pyetcd", 3, 1), RunSpec("pyetcd", 3, 2), RunSpec("pyetcd", 5, 3)]
