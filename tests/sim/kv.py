@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import msgpack
 
-from tests.sim.history import Kind, Value
+from tests.lincheck.history import Kind, Value
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import random
 
 from raft import Entry, HardState, Snapshot, SnapshotMeta
+from tests.lincheck.history import Kind
 from tests.sim.disk import SimDisk
 from tests.sim.events import EventQueue
-from tests.sim.history import Kind
 from tests.sim.kv import KV, Command
 from tests.sim.network import LinkPolicy, SimNetwork
 

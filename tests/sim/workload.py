@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from raft import NotLeader, ProposalDropped
-from tests.sim.history import Kind, Op, Outcome
+from tests.lincheck.history import Kind, Op, Outcome
 from tests.sim.kv import KV, Command
 
 if TYPE_CHECKING:

@@ -7,11 +7,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from raft import ConfChange, ConfChangeKind, EntryKind, Message, ProposalDropped
+from tests.lincheck.history import Kind, Outcome
+from tests.lincheck.linearizability import check_history
 from tests.sim.events import EventQueue
-from tests.sim.history import Kind, Outcome
 from tests.sim.invariants import Invariants, SafetyViolation
 from tests.sim.kv import Command
-from tests.sim.linearizability import check_history
 from tests.sim.nemesis import FaultProfile, Nemesis
 from tests.sim.network import SimNetwork
 from tests.sim.simnode import TICK_MS, SimNode

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import itertools
 
-from tests.sim.history import Kind, Op, Outcome
-from tests.sim.linearizability import check_history, check_key
+from tests.lincheck.history import Kind, Op, Outcome
+from tests.lincheck.linearizability import check_history, check_key
 
 _ids = itertools.count()
 

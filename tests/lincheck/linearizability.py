@@ -11,7 +11,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from tests.sim.history import Kind, Op, Outcome, Value, step
+from tests.lincheck.history import Kind, Op, Outcome, Value, step
 
 
 @dataclass(frozen=True, slots=True)

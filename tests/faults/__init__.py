@@ -1,0 +1,1 @@
+"""Real pyetcd and etcd processes in a network namespace, under partitions, kills and pauses."""
