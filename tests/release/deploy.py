@@ -19,6 +19,7 @@ from typing import Any
 from tests.release.bosh import Instance, context, render
 
 FAKE_BPM = Path(__file__).with_name("fakebpm.py")
+JOIN = 'echo $$ > "$0" && exec "$@"'
 ENTER = 'mount -t tmpfs none /var && mkdir /var/vcap && mount --bind "$0" /var/vcap && exec "$@"'
 TOOLS = {
     "pyetcd": "pyetcd",
@@ -79,6 +80,7 @@ class Vm:
     netns: Netns
     instance: Instance
     root: Path
+    cgroup: Path | None = None  # a cgroup v2 directory every command on the instance joins
 
     def prepare(self) -> None:
         for rel in ("jobs/bpm/bin", "packages/pyetcd/bin", "store", "sys/log", "sys/run", "data"):
@@ -94,6 +96,8 @@ class Vm:
     def run(self, *argv: str, env: dict[str, str] | None = None,
             timeout: float = 90) -> subprocess.CompletedProcess[str]:  # fmt: skip
         command = ["ip", "netns", "exec", self.netns.name, "sh", "-c", ENTER, str(self.root), *argv]
+        if self.cgroup is not None:  # joined before `ip netns exec`, which remounts /sys
+            command = ["sh", "-c", JOIN, str(self.cgroup / "cgroup.procs"), *command]
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
                               env={**os.environ, **(env or {})}, check=False)  # fmt: skip
 
@@ -151,11 +155,14 @@ class Deployment:
         vm = self.vms.get(instance.index)
         if vm is None:
             # keyed by index: a renamed group (migrated_from) keeps its VMs and disks
-            vm = Vm(self.netns, instance, self.base / f"vm-{instance.index}")
+            vm = self.new_vm(instance)
             vm.prepare()
             self.vms[instance.index] = vm
         vm.instance = instance
         return vm
+
+    def new_vm(self, instance: Instance) -> Vm:
+        return Vm(self.netns, instance, self.base / f"vm-{instance.index}")
 
     def create(self, vm: Vm, instances: list[Instance]) -> None:
         """Render, pre-start, start (monit -> bpm), post-start."""
