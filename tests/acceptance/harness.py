@@ -165,6 +165,9 @@ class Director:
         self.manifest: Manifest | None = None
         self.down: set[int] = set()  # instances whose processes are stopped or killed
         self.restarts = 0  # instance restarts and creations (the failed-write allowance)
+        # (start, end) of each restart of an instance that was the deployment's only member:
+        # nothing can take a write then (a 1-instance deployment updated, or 1 -> 3, 3 -> 1)
+        self.outages: list[tuple[float, float]] = []
         self.pool: ThreadPoolExecutor | None = None
 
     # -- setup and teardown -----------------------------------------------------------------
@@ -327,6 +330,8 @@ class Director:
             vm = self.vms.get(instance.index)
             if vm is not None and not self._changed(vm, instance, instances, properties):
                 continue
+            sole = list(self.vms) == [instance.index]
+            began = time.monotonic()
             vm = self.deployment.vm(instance)
             if (vm.root / "jobs/etcd").exists() and instance.index not in self.down:
                 assert self.deployment.drain_and_stop(vm, 1024) == "0"
@@ -334,6 +339,8 @@ class Director:
             self.restarts += 1
             self.deployment.create(vm, instances)
             self.down.discard(instance.index)
+            if sole:
+                self.outages.append((began, time.monotonic()))
             if after_each is not None:
                 after_each(instance.index)
         self.manifest = new
