@@ -29,8 +29,8 @@ from typing import Any
 
 import yaml
 
-from tests.release.bosh import RUBY, Instance, context, job_properties, manifest, render
-from tests.release.deploy import Deployment, Netns, Vm, can_namespace
+from tests.release.bosh import JOB, RUBY, Instance, context, job_properties, manifest, render
+from tests.release.deploy import TOOLS, Deployment, Netns, Vm, can_namespace
 from tls import certtool
 
 MAX_INSTANCES = 5
@@ -77,6 +77,22 @@ def tls_vars(out: Path, name: str) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class Release:
+    """A version of the release: its etcd job and its pyetcd package's tools (a virtualenv's
+    bin directory)."""
+
+    job: Path
+    bin: Path
+
+    def install(self, vm: Vm) -> None:
+        """What BOSH's package install does for the instance: /var/vcap/packages/pyetcd/bin."""
+        for tool in TOOLS:
+            path = vm.root / "packages/pyetcd/bin" / tool
+            path.write_text(f'#!/bin/sh\nexec {self.bin / tool} "$@"\n')
+            path.chmod(0o755)
+
+
+@dataclass(frozen=True)
 class Manifest:
     """What a deployment manifest says about the etcd instance group."""
 
@@ -85,6 +101,7 @@ class Manifest:
     tls: dict[str, str] | None = None  # the etcd_* variables of operations/tls.yml; None: plain
     migrated_from: tuple[str, ...] = ()
     etcd: dict[str, Any] = field(default_factory=dict)  # etcd.* properties set on top
+    release: Release | None = None  # None: this checkout's release/ and pyetcd
 
     def with_etcd(self, **values: Any) -> Manifest:
         return dataclasses.replace(self, etcd={**self.etcd, **values})
@@ -198,10 +215,8 @@ class Director:
             self._kill_cgroup(index)
         self.netns.__exit__()
         for index in range(MAX_INSTANCES):
-            with contextlib.suppress(FileNotFoundError):
-                (self.cgroups / f"vm-{index}").rmdir()
-        with contextlib.suppress(FileNotFoundError):
-            self.cgroups.rmdir()
+            _rmdir(self.cgroups / f"vm-{index}")
+        _rmdir(self.cgroups)
 
     def _new_vm(self, instance: Instance) -> Vm:
         return Vm(self.netns, instance, self.base / f"vm-{instance.index}",
@@ -229,13 +244,13 @@ class Director:
         assert self.pool is not None
         return self.pool.submit(fn).result()
 
-    def get(self, key: str, index: int | None = None) -> str:
+    def get(self, key: str, index: int | None = None, timeout: float = 5.0) -> str:
         """`key`'s value read with quorum=true from a live instance (`index` or the first that
         answers)."""
         errors = []
         for i in [index] if index is not None else self.live():
             try:
-                reply = self.call(i, "GET", f"/v2/keys/{key}?quorum=true", timeout=5.0)
+                reply = self.call(i, "GET", f"/v2/keys/{key}?quorum=true", timeout=timeout)
             except OSError as exc:
                 errors.append(f"{i}: {exc!r}")
                 continue
@@ -244,11 +259,11 @@ class Director:
             errors.append(f"{i}: {reply.status} {reply.body}")
         raise AssertionError(f"{key} unreadable: {errors}\n{self.logs()}")
 
-    def put(self, key: str, value: str) -> None:
+    def put(self, key: str, value: str, timeout: float = 5.0) -> None:
         errors = []
         for i in self.live():
             try:
-                reply = self.call(i, "PUT", f"/v2/keys/{key}", f"value={value}", timeout=5.0)
+                reply = self.call(i, "PUT", f"/v2/keys/{key}", f"value={value}", timeout=timeout)
             except OSError as exc:
                 errors.append(f"{i}: {exc!r}")
                 continue
@@ -326,9 +341,12 @@ class Director:
         instances = new.instance_list()
         properties = new.properties()
         self.deployment.properties = properties
+        self.deployment.job = JOB if new.release is None else new.release.job
+        upgrade = self.manifest is not None and new.release != self.manifest.release
         for instance in instances:
             vm = self.vms.get(instance.index)
-            if vm is not None and not self._changed(vm, instance, instances, properties):
+            if vm is not None and not upgrade and not self._changed(vm, instance, instances,
+                                                                    properties):  # fmt: skip
                 continue
             sole = list(self.vms) == [instance.index]
             began = time.monotonic()
@@ -337,6 +355,10 @@ class Director:
                 assert self.deployment.drain_and_stop(vm, 1024) == "0"
             self.down.add(instance.index)
             self.restarts += 1
+            if new.release is not None:
+                new.release.install(vm)
+            elif upgrade:
+                vm.prepare()  # this checkout's package again
             self.deployment.create(vm, instances)
             self.down.discard(instance.index)
             if sole:
@@ -352,7 +374,8 @@ class Director:
         if vm.instance != me or not current.exists():
             return True
         with tempfile.TemporaryDirectory() as tmp:
-            fresh = render(context(me, instances, properties), Path(tmp) / "etcd")
+            fresh = render(context(me, instances, properties), Path(tmp) / "etcd",
+                           self.deployment.job)  # fmt: skip
             return _differs(filecmp.dircmp(current, fresh))
 
     def restart(self, index: int, post_start: bool = True) -> None:
@@ -418,6 +441,21 @@ class Director:
 
     def logs(self) -> str:
         return "\n".join(f"=== instance {i}\n{vm.logs()}" for i, vm in sorted(self.vms.items()))
+
+
+def _rmdir(cgroup: Path) -> None:
+    """Removes a cgroup once its killed tasks are gone (they leave it a moment after the kill)."""
+    deadline = time.monotonic() + KILL_WAIT
+    while True:
+        try:
+            cgroup.rmdir()
+            return
+        except FileNotFoundError:
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
 
 
 def _differs(cmp: filecmp.dircmp[str]) -> bool:

@@ -7,18 +7,22 @@ from __future__ import annotations
 import contextlib
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
 
 from tests.acceptance.conftest import FULL, Flavor
-from tests.acceptance.harness import Director, Manifest, tls_vars
+from tests.acceptance.harness import Director, Manifest, Release, tls_vars
 from tests.acceptance.spammer import Spammer
 from tests.acceptance.steps import K, V, check_k, check_members, converge, each, judge
+from tests.oldbuild import old_build
 
 WHY_SKIPPED = "NOT RUN: the full acceptance tier needs PYETCD_ACCEPTANCE=full (scripts/acceptance)"
 pytestmark = [pytest.mark.skipif(not FULL, reason=WHY_SKIPPED), pytest.mark.timeout(600)]
+# The previous release version: the release branch as merged (no split-brain detector yet).
+PREVIOUS = "c805f91"
 RECOVER_WITHIN = 10.0  # EATS's kill-VM marks: K readable and a write accepted this fast
+POLL = 1.0  # each request's timeout while measuring that
 TRIP_WITHIN = 30.0
 
 
@@ -88,9 +92,9 @@ def test_kill_the_leaders_vm_and_resurrect(
     leader = fresh.leader_index()
     fresh.kill_vm(leader)
     killed = time.monotonic()
-    _within(RECOVER_WITHIN, lambda: fresh.get(K) == V)
+    _within(RECOVER_WITHIN, lambda: fresh.get(K, timeout=POLL) == V)
     readable = time.monotonic() - killed
-    _within(RECOVER_WITHIN - readable, lambda: fresh.put("acceptance-k2", "2") is None)
+    _within(RECOVER_WITHIN - readable, lambda: fresh.put("acceptance-k2", "2", POLL) is None)
     written = time.monotonic() - killed
     fresh.resurrect(leader)
     check_k(fresh)
@@ -159,6 +163,32 @@ def test_forced_split_brain_trips_every_detector(
         raise AssertionError(f"tripped: {reasons}; /health: {last}\n{fresh.logs()}") from None
     report(f"split brain ({flavor.name}): every detector tripped within "
            f"{time.monotonic() - healed:.1f}s: {reasons[1][:160]}")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def previous() -> Iterator[Release]:
+    """The previous release version: that commit's release/ job and its pyetcd package."""
+    with old_build(PREVIOUS, "the previous release") as (source, venv):
+        yield Release(source / "release/jobs/etcd", venv / "bin")
+
+
+def test_rolling_upgrade_from_the_previous_release(
+    fresh: Director, flavor: Flavor, previous: Release, report: Callable[[str], None]
+) -> None:
+    """EATS's rolling upgrade: 3 instances of the previous release version, K, then this
+    version rolled over them one at a time under the spammer."""
+    fresh.deploy(flavor.manifest(3, release=previous))
+    fresh.put(K, V)
+    before = fresh.members(0)
+    with Spammer(fresh, f"upgrade-{flavor.name}") as spammer:
+        fresh.deploy(flavor.manifest(3), each(fresh))
+    figures = judge(spammer, report)
+    assert figures.restarts == 3
+    assert fresh.members(0) == before, "the upgrade keeps every member"
+    for vm in fresh.vms.values():
+        assert str(previous.bin) not in (vm.root / "packages/pyetcd/bin/pyetcd").read_text()
+    fresh.one_cluster()
+    report(f"upgrade ({flavor.name}): {PREVIOUS} -> this checkout, members kept, one cluster")
 
 
 def _within(seconds: float, ok: Callable[[], bool], what: str = "") -> None:

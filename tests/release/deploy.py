@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.release.bosh import Instance, context, render
+from tests.release.bosh import JOB, Instance, context, render
 
 FAKE_BPM = Path(__file__).with_name("fakebpm.py")
 JOIN = 'echo $$ > "$0" && exec "$@"'
@@ -98,8 +98,10 @@ class Vm:
         command = ["ip", "netns", "exec", self.netns.name, "sh", "-c", ENTER, str(self.root), *argv]
         if self.cgroup is not None:  # joined before `ip netns exec`, which remounts /sys
             command = ["sh", "-c", JOIN, str(self.cgroup / "cgroup.procs"), *command]
+        # cwd: the instance's own root, so that no checkout shadows its package's modules
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, **(env or {})}, check=False)  # fmt: skip
+                              env={**os.environ, **(env or {})}, check=False,
+                              cwd=self.root)  # fmt: skip
 
     def step(self, *argv: str, env: dict[str, str] | None = None) -> str:
         done = self.run(*argv, env=env)
@@ -150,6 +152,7 @@ class Deployment:
     base: Path
     properties: dict[str, Any]
     vms: dict[int, Vm] = field(default_factory=dict)
+    job: Path = JOB  # the release version's job directory
 
     def vm(self, instance: Instance) -> Vm:
         vm = self.vms.get(instance.index)
@@ -169,7 +172,7 @@ class Deployment:
         jobs = vm.root / "jobs/etcd"
         if jobs.exists():
             shutil.rmtree(jobs)
-        render(context(vm.instance, instances, self.properties), jobs)
+        render(context(vm.instance, instances, self.properties), jobs, self.job)
         vm.step("/var/vcap/jobs/etcd/bin/pre-start")
         vm.step("/var/vcap/jobs/bpm/bin/bpm", "start", "etcd")
         vm.step("/var/vcap/jobs/etcd/bin/post-start")
