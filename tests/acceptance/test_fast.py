@@ -28,7 +28,7 @@ def test_deploy_and_rolling_redeploy(
     director.put(K, V)
     check_members(director)
     ids = director.members(0)
-    with Spammer(director, "roll") as spammer:
+    with Spammer(director, f"roll-{flavor.name}") as spammer:
         director.deploy(three.with_etcd(heartbeat_interval_in_milliseconds=51), each(director))
     assert judge(spammer, report).restarts == 3, "heartbeat 50 -> 51 restarts every instance"
     assert director.members(2) == ids, "a rolling deploy keeps every member"
@@ -39,7 +39,7 @@ def test_scale_3_to_5_to_3(
     director: Director, flavor: Flavor, report: Callable[[str], None]
 ) -> None:
     converge(director, flavor, 3)
-    with Spammer(director, "scale") as spammer:
+    with Spammer(director, f"scale-{flavor.name}") as spammer:
         for count in (5, 3):
             converge(director, flavor, count)
             assert director.live() == list(range(count))
@@ -58,7 +58,7 @@ def test_partitioned_restart_then_heal_is_one_cluster(
     converge(director, flavor, 3)
     cut = 1
     cluster = director.one_cluster()
-    with Spammer(director, "partition") as spammer, ThreadPoolExecutor(1) as pool:
+    with Spammer(director, f"partition-{flavor.name}") as spammer, ThreadPoolExecutor(1) as pool:
         director.isolate(cut)
         try:
             log = director.vms[cut].root / "sys/log/etcd/etcd.stderr.log"
@@ -76,5 +76,5 @@ def test_partitioned_restart_then_heal_is_one_cluster(
         check_k(director)
     judge(spammer, report)
     assert director.one_cluster() == cluster
-    report(f"partition: one cluster {cluster}, one leader after the heal")
+    report(f"partition ({flavor.name}): one cluster {cluster}, one leader after the heal")
     check_members(director)
