@@ -177,8 +177,7 @@ class Director:
         root = cgroup_root()
         assert root is not None
         self.cgroups = root / self.netns.name
-        self.deployment = Deployment(self.netns, base, {})
-        self.deployment.new_vm = self._new_vm  # type: ignore[method-assign]
+        self.deployment = Deployment(self.netns, base, {}, cgroups=self.cgroups)
         self.manifest: Manifest | None = None
         self.down: set[int] = set()  # instances whose processes are stopped or killed
         self.restarts = 0  # instance restarts and creations (the failed-write allowance)
@@ -217,10 +216,6 @@ class Director:
         for index in range(MAX_INSTANCES):
             _rmdir(self.cgroups / f"vm-{index}")
         _rmdir(self.cgroups)
-
-    def _new_vm(self, instance: Instance) -> Vm:
-        return Vm(self.netns, instance, self.base / f"vm-{instance.index}",
-                  self.cgroups / f"vm-{instance.index}")  # fmt: skip
 
     def iptables(self, *args: str) -> None:
         subprocess.run(["ip", "netns", "exec", self.netns.name, "iptables", "-w", *args],
@@ -287,10 +282,9 @@ class Director:
         while time.monotonic() < deadline:
             with contextlib.suppress(OSError, KeyError, TypeError):
                 seen = {i: self.leader_id(i) for i in self.live()}
-                ids = {i: self.members(i) for i in self.live()[:1]}
                 (leader,) = set(seen.values())
-                (mine,) = ids.values()
-                name = next(n for n, member_id in mine.items() if member_id == leader)
+                members = self.members(self.live()[0])
+                name = next(n for n, member_id in members.items() if member_id == leader)
                 return next(i for i in self.live() if member_name(self.vms[i].instance) == name)
             time.sleep(0.2)
         raise AssertionError(f"no leader every live instance agrees on: {seen}\n{self.logs()}")

@@ -38,6 +38,22 @@ def check_members(director: Director) -> None:
         assert set(director.members(index)) == want, index
 
 
+def scale(director: Director, flavor: Flavor, counts: tuple[int, ...],
+          report: Callable[[str], None]) -> None:  # fmt: skip
+    """Deploys each instance count in turn under the spammer; after each, the live instances
+    are exactly the count, each lists exactly them, and K reads back; then one cluster."""
+    start = counts[0]
+    converge(director, flavor, start)
+    with Spammer(director, f"scale{start}-{flavor.name}") as spammer:
+        for count in counts[1:]:
+            converge(director, flavor, count)
+            assert director.live() == list(range(count))
+            check_members(director)
+            check_k(director)
+    judge(spammer, report)
+    director.one_cluster()
+
+
 def judge(spammer: Spammer, report: Callable[[str], None]) -> Figures:
     figures = spammer.figures()
     report(figures.line())

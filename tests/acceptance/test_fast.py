@@ -14,7 +14,7 @@ import pytest
 from tests.acceptance.conftest import Flavor
 from tests.acceptance.harness import Director
 from tests.acceptance.spammer import Spammer
-from tests.acceptance.steps import K, V, check_k, check_members, converge, each, judge
+from tests.acceptance.steps import K, V, check_k, check_members, converge, each, judge, scale
 
 pytestmark = pytest.mark.timeout(600)
 CUT_FOR = 5.0  # seconds the restarted instance stays cut off
@@ -38,15 +38,7 @@ def test_deploy_and_rolling_redeploy(
 def test_scale_3_to_5_to_3(
     director: Director, flavor: Flavor, report: Callable[[str], None]
 ) -> None:
-    converge(director, flavor, 3)
-    with Spammer(director, f"scale-{flavor.name}") as spammer:
-        for count in (5, 3):
-            converge(director, flavor, count)
-            assert director.live() == list(range(count))
-            check_members(director)
-            check_k(director)
-    judge(spammer, report)
-    director.one_cluster()
+    scale(director, flavor, (3, 5, 3), report)
 
 
 def test_partitioned_restart_then_heal_is_one_cluster(

@@ -14,7 +14,7 @@ import pytest
 from tests.acceptance.conftest import FULL, Flavor
 from tests.acceptance.harness import Director, Manifest, Release, tls_vars
 from tests.acceptance.spammer import Spammer
-from tests.acceptance.steps import K, V, check_k, check_members, converge, each, judge
+from tests.acceptance.steps import K, V, check_k, check_members, converge, each, judge, scale
 from tests.oldbuild import old_build
 
 WHY_SKIPPED = "NOT RUN: the full acceptance tier needs PYETCD_ACCEPTANCE=full (scripts/acceptance)"
@@ -38,14 +38,7 @@ def test_single_instance_redeploy_keeps_k(
 
 
 def test_scale_1_to_3_to_1(fresh: Director, flavor: Flavor, report: Callable[[str], None]) -> None:
-    converge(fresh, flavor, 1)
-    with Spammer(fresh, f"scale1-{flavor.name}") as spammer:
-        for count in (3, 1):
-            converge(fresh, flavor, count)
-            assert fresh.live() == list(range(count))
-            check_members(fresh)
-    judge(spammer, report)
-    fresh.one_cluster()
+    scale(fresh, flavor, (1, 3, 1), report)
 
 
 def test_rename_with_migrated_from(

@@ -153,19 +153,19 @@ class Deployment:
     properties: dict[str, Any]
     vms: dict[int, Vm] = field(default_factory=dict)
     job: Path = JOB  # the release version's job directory
+    cgroups: Path | None = None  # a cgroup v2 directory holding each instance's `vm-<index>`
 
     def vm(self, instance: Instance) -> Vm:
         vm = self.vms.get(instance.index)
         if vm is None:
             # keyed by index: a renamed group (migrated_from) keeps its VMs and disks
-            vm = self.new_vm(instance)
+            name = f"vm-{instance.index}"
+            cgroup = None if self.cgroups is None else self.cgroups / name
+            vm = Vm(self.netns, instance, self.base / name, cgroup)
             vm.prepare()
             self.vms[instance.index] = vm
         vm.instance = instance
         return vm
-
-    def new_vm(self, instance: Instance) -> Vm:
-        return Vm(self.netns, instance, self.base / f"vm-{instance.index}")
 
     def create(self, vm: Vm, instances: list[Instance]) -> None:
         """Render, pre-start, start (monit -> bpm), post-start."""
