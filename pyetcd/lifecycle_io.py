@@ -14,6 +14,7 @@ import datetime as dt
 import json
 import os
 import pwd
+import secrets
 import signal
 import socket
 import ssl
@@ -217,6 +218,12 @@ def write_member_config(settings: Settings, action: StartAction) -> str:
         config = yaml.safe_load(fh)
     config["initial-cluster"] = ",".join(f"{name}={url}" for name, url in action.initial_cluster)
     config["initial-cluster-state"] = action.cluster_state
+    if action.kind is StartKind.FOUND:
+        # Member and cluster ids hash the peer URLs and this token: a second founding (a wiped
+        # bootstrap disk) must not reproduce the first cluster's ids, or neither raft nor the
+        # split-brain detector could tell the two clusters apart.
+        token = config.get("initial-cluster-token") or "etcd-cluster"
+        config["initial-cluster-token"] = f"{token}-{secrets.token_hex(8)}"
     path = os.path.join(settings.run_dir, "etcd.yml")
     fd = os.open(path + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:

@@ -16,9 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.release.bosh import Instance, context, render
+from tests.release.bosh import JOB, Instance, context, render
 
 FAKE_BPM = Path(__file__).with_name("fakebpm.py")
+JOIN = 'echo $$ > "$0" && exec "$@"'
 ENTER = 'mount -t tmpfs none /var && mkdir /var/vcap && mount --bind "$0" /var/vcap && exec "$@"'
 TOOLS = {
     "pyetcd": "pyetcd",
@@ -79,6 +80,7 @@ class Vm:
     netns: Netns
     instance: Instance
     root: Path
+    cgroup: Path | None = None  # a cgroup v2 directory every command on the instance joins
 
     def prepare(self) -> None:
         for rel in ("jobs/bpm/bin", "packages/pyetcd/bin", "store", "sys/log", "sys/run", "data"):
@@ -94,8 +96,12 @@ class Vm:
     def run(self, *argv: str, env: dict[str, str] | None = None,
             timeout: float = 90) -> subprocess.CompletedProcess[str]:  # fmt: skip
         command = ["ip", "netns", "exec", self.netns.name, "sh", "-c", ENTER, str(self.root), *argv]
+        if self.cgroup is not None:  # joined before `ip netns exec`, which remounts /sys
+            command = ["sh", "-c", JOIN, str(self.cgroup / "cgroup.procs"), *command]
+        # cwd: the instance's own root, so that no checkout shadows its package's modules
         return subprocess.run(command, capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, **(env or {})}, check=False)  # fmt: skip
+                              env={**os.environ, **(env or {})}, check=False,
+                              cwd=self.root)  # fmt: skip
 
     def step(self, *argv: str, env: dict[str, str] | None = None) -> str:
         done = self.run(*argv, env=env)
@@ -146,12 +152,16 @@ class Deployment:
     base: Path
     properties: dict[str, Any]
     vms: dict[int, Vm] = field(default_factory=dict)
+    job: Path = JOB  # the release version's job directory
+    cgroups: Path | None = None  # a cgroup v2 directory holding each instance's `vm-<index>`
 
     def vm(self, instance: Instance) -> Vm:
         vm = self.vms.get(instance.index)
         if vm is None:
             # keyed by index: a renamed group (migrated_from) keeps its VMs and disks
-            vm = Vm(self.netns, instance, self.base / f"vm-{instance.index}")
+            name = f"vm-{instance.index}"
+            cgroup = None if self.cgroups is None else self.cgroups / name
+            vm = Vm(self.netns, instance, self.base / name, cgroup)
             vm.prepare()
             self.vms[instance.index] = vm
         vm.instance = instance
@@ -162,7 +172,7 @@ class Deployment:
         jobs = vm.root / "jobs/etcd"
         if jobs.exists():
             shutil.rmtree(jobs)
-        render(context(vm.instance, instances, self.properties), jobs)
+        render(context(vm.instance, instances, self.properties), jobs, self.job)
         vm.step("/var/vcap/jobs/etcd/bin/pre-start")
         vm.step("/var/vcap/jobs/bpm/bin/bpm", "start", "etcd")
         vm.step("/var/vcap/jobs/etcd/bin/post-start")

@@ -3,14 +3,23 @@ is recognised as not a pyetcd member before this member would add itself to its 
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
-from pyetcd.lifecycle import Member, Self
+from pyetcd.lifecycle import Member, Self, StartAction, StartKind
 from pyetcd.lifecycle_client import Client
-from pyetcd.lifecycle_io import Settings, drain, foreign_member, main, post_start
+from pyetcd.lifecycle_io import (
+    Settings,
+    drain,
+    foreign_member,
+    main,
+    post_start,
+    write_member_config,
+)
 from tests.procs import running_member
 
 
@@ -30,6 +39,21 @@ def _settings(
         post_start_timeout=1, diagnostics_seconds=0, dns_health_check_host="", client_tls=None,
         certs=(),
     )  # fmt: skip
+
+
+def test_each_founding_is_a_cluster_of_its_own(tmp_path: Path) -> None:
+    """A bootstrap instance whose whole store was wiped founds again: its cluster must not get
+    the first one's ids (found by tests/acceptance's forced split brain, which then tripped no
+    detector), while a restart keeps the rendered token."""
+    (tmp_path / "run").mkdir()
+    settings = dataclasses.replace(_settings(tmp_path), run_dir=str(tmp_path / "run"))
+    found = StartAction(StartKind.FOUND, "", (("etcd-1", "http://127.0.0.1:2"),))
+    tokens = {yaml.safe_load(Path(write_member_config(settings, found)).read_text())
+              ["initial-cluster-token"] for _ in range(2)}  # fmt: skip
+    assert len(tokens) == 2 and all(t.startswith("etcd-cluster-") for t in tokens)
+    restart = StartAction(StartKind.RESTART, "", (("etcd-1", "http://127.0.0.1:2"),))
+    written = yaml.safe_load(Path(write_member_config(settings, restart)).read_text())
+    assert "initial-cluster-token" not in written
 
 
 def _answer(client_url: str) -> tuple[Member, ...]:

@@ -11,61 +11,29 @@ installed into its own virtualenv; without a git checkout holding that commit th
 from __future__ import annotations
 
 import os
-import shutil
 import signal
-import subprocess
-import sys
-import tempfile
 from collections.abc import Iterator
 from functools import partial
-from pathlib import Path
 
 import pytest
 
-from tests import procs
+from tests import oldbuild, procs
 from tests.cluster.client import FORM, call, wait_for
 from tests.cluster.harness import BASE_ARGS, Cluster, Node
 
 PREVIOUS = "51c2d04"
-REPO = Path(__file__).resolve().parents[2]
 WRITE_RETRY = 15.0
 CATCH_UP = 30.0
 WRITES_PER_STEP = 10
-BUILD_TIMEOUT = 300
-
-
-def _git(*args: str) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, timeout=60)
 
 
 @pytest.fixture(scope="module")
 def old_build() -> Iterator[list[str]]:
     """The argv prefix that runs the previous build's daemon from its own virtualenv."""
-    if shutil.which("git") is None or _git("rev-parse", "--git-dir").returncode != 0:
-        pytest.skip(f"NOT RUN: {REPO} is not a git checkout, so build {PREVIOUS} is unavailable")
-    if _git("cat-file", "-e", f"{PREVIOUS}^{{commit}}").returncode != 0:
-        pytest.skip(f"NOT RUN: commit {PREVIOUS} (peer protocol 1) is not in this checkout")
-    root = Path(tempfile.mkdtemp(prefix="pyetcd-prev-"))
-    try:
-        source = root / "src"
-        source.mkdir()
-        archive = _git("archive", "--format=tar", PREVIOUS)
-        assert archive.returncode == 0, archive.stderr.decode()
-        subprocess.run(["tar", "-x", "-C", str(source)], input=archive.stdout, check=True)
-        venv = root / "venv"
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-        pip = subprocess.run(
-            [str(venv / "bin" / "pip"), "install", "-q", str(source)],
-            capture_output=True,
-            timeout=BUILD_TIMEOUT,
-        )
-        if pip.returncode != 0:
-            pytest.skip(f"NOT RUN: cannot install build {PREVIOUS}: {pip.stderr.decode()[-500:]}")
+    with oldbuild.old_build(PREVIOUS, "peer protocol 1") as (_, venv):
         # The console script, not `python -m`: the working directory (this checkout) must not
         # shadow the old build's packages.
         yield [str(venv / "bin" / "pyetcd")]
-    finally:
-        shutil.rmtree(root, ignore_errors=True)
 
 
 NEW = procs.command("pyetcd")
