@@ -6,6 +6,7 @@ container tests share the result. Anything this machine lacks makes them skip as
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import time
@@ -72,3 +73,19 @@ def built_image(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BuiltImage
     finally:
         podman.reset()
         shutil.rmtree(work, ignore_errors=True)
+
+
+# The image and distribution builds take about three minutes: a tier of their own, so that the
+# default suite stays within its 20 minutes (scripts/test-packaging runs it).
+OPT_IN = "PYETCD_PACKAGING"
+SLOW_MODULES = ("test_container.py", "test_distribution.py")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get(OPT_IN) == "1":
+        return
+    skip = pytest.mark.skip(reason=f"NOT RUN: the packaging tier needs {OPT_IN}=1 "
+                            "(scripts/test-packaging)")  # fmt: skip
+    for item in items:
+        if item.path.name in SLOW_MODULES and item.path.parent.name == "packaging":
+            item.add_marker(skip)
