@@ -84,6 +84,16 @@ def ready_to_remove(started_others: int, other_voters: int) -> bool:
     return started_others >= _quorum(other_voters)
 
 
+def founding_members(changes: Sequence[ConfChange]) -> dict[int, tuple[str, ...]]:
+    """The founders' peer URLs by id, read back from their bootstrap changes."""
+    found = {}
+    for cc in changes:
+        command = store_command(cc)
+        if isinstance(command, AddMember):
+            found[command.id] = command.peer_urls
+    return found
+
+
 def bootstrap_changes(members: Sequence[tuple[int, tuple[str, ...]]]) -> list[ConfChange]:
     """One ADD per founding member, by id, so every founder writes the same first entries."""
     return [

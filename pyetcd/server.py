@@ -36,6 +36,7 @@ from pyetcd.membership import (
     ClusterInfo,
     encode_context,
     encode_info,
+    founding_members,
     ready_to_add,
     ready_to_remove,
     store_command,
@@ -188,6 +189,7 @@ class EtcdServer:
         )
         self.disk_figures = DiskFigures()
         self.peer_figures = PeerFigures()
+        self._boot_members: tuple[Member, ...] = ()
         self._slow_read_indexes = 0
         self._read_indexes_failed = 0
         self._heartbeat_failures = 0
@@ -203,6 +205,8 @@ class EtcdServer:
             self._config, segment_size=self._segment_size, client_ssl=self._peer_client_ssl
         )
         self._member_id, self._cluster_id = plan.member_id, plan.cluster_id
+        known = founding_members(plan.founders) | plan.peers
+        self._boot_members = tuple(Member(i, "", urls, ()) for i, urls in sorted(known.items()))
         self._loop = asyncio.get_running_loop()
         now_ms = self._clock() // 1_000_000
         self._applier = Applier(
@@ -553,7 +557,10 @@ class EtcdServer:
             self._node.report_snapshot(peer, ok)
 
     def _info(self) -> bytes:
-        return encode_info(ClusterInfo(self._cluster_id, tuple(self.store.members())))
+        """Before its log is applied a founder or joiner answers the membership it started
+        with, as etcd's bootstrap cluster does, never an empty list."""
+        members = tuple(self.store.members()) or self._boot_members
+        return encode_info(ClusterInfo(self._cluster_id, members))
 
     def _status(self) -> Status:
         node = self._node

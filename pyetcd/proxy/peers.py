@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from pyetcd.membership import BadContext, decode_info
+from pyetcd.membership import decode_info
 from raft.aio.transport import PeerProtocolError, PeerRefused, PeerURLError, fetch_info
 
 log = logging.getLogger("etcdmain")
@@ -73,7 +73,15 @@ def _cluster_of(members: object) -> Cluster:
         raise ValueError("not a member list")
     peers = tuple(u for m in members for u in m.get("peerURLs") or ())
     clients = tuple(u for m in members for u in m.get("clientURLs") or ())
-    return Cluster(peers, clients)
+    return _usable(Cluster(peers, clients))
+
+
+def _usable(cluster: Cluster) -> Cluster:
+    """A list naming no peer URLs would leave the proxy nobody to ask at the next refresh:
+    it counts as no answer."""
+    if not cluster.peer_urls:
+        raise ValueError("the member list names no peer URLs")
+    return cluster
 
 
 async def _from_etcd(url: str, tls: ssl.SSLContext | None) -> Cluster:
@@ -90,9 +98,11 @@ async def _from_etcd(url: str, tls: ssl.SSLContext | None) -> Cluster:
 
 async def _from_pyetcd(url: str, tls: ssl.SSLContext | None) -> Cluster:
     info = decode_info(await fetch_info(url, None, lambda: tls, timeout=FETCH_TIMEOUT))
-    return Cluster(
-        tuple(u for m in info.members for u in m.peer_urls),
-        tuple(u for m in info.members for u in m.client_urls),
+    return _usable(
+        Cluster(
+            tuple(u for m in info.members for u in m.peer_urls),
+            tuple(u for m in info.members for u in m.client_urls),
+        )
     )
 
 
@@ -121,7 +131,7 @@ async def fetch_cluster(peer_urls: Sequence[str], tls: ssl.SSLContext | None) ->
             return await _from_pyetcd(url, tls)
         except (PeerProtocolError, EOFError):
             pass  # not a pyetcd peer: try etcd's HTTP peer handler
-        except (PeerRefused, PeerURLError, BadContext, OSError, TimeoutError) as exc:
+        except (PeerRefused, PeerURLError, ValueError, OSError, TimeoutError) as exc:
             log.warning("proxy: could not get cluster response from %s: %s", url, exc)
             continue
         try:

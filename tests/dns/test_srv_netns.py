@@ -82,10 +82,12 @@ def _cluster(world: DnsWorld, impl: str, scheme: str, *extra: str) -> list[dict[
     for i in range(3):
         world.start(f"{impl}-n{i}", *_member_argv(impl, world.base, i, scheme, *extra))
     members = None
-    for _ in range(3):  # until all three are listed (and have started)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # all three listed, each with its client URLs published
         members = _members(world)
-        if members and len(members) == 3 and all(m["name"] for m in members):
+        if members and len(members) == 3 and all(m["name"] and m["clientURLs"] for m in members):
             break
+        time.sleep(0.3)
     world.stop_all()
     logs = "\n".join(world.log(f"{impl}-n{i}")[-1500:] for i in range(3))
     assert members is not None and len(members) == 3, f"{impl} did not form:\n{logs}"
