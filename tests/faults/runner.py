@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -54,7 +55,11 @@ class RunResult:
 
     def summary(self) -> str:
         done = sum(1 for op in self.ops if op.ret is not None)
-        return f"{self.spec.label()}: {len(self.ops)} operations, {done} answered"
+        outcomes = Counter(
+            ("read " if op.kind is Kind.READ else "write ") + op.outcome.value for op in self.ops
+        )
+        counts = ", ".join(f"{n} {what}" for what, n in sorted(outcomes.items()))
+        return f"{self.spec.label()}: {len(self.ops)} operations, {done} answered ({counts})"
 
 
 def run(spec: RunSpec) -> RunResult:

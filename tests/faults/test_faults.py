@@ -49,6 +49,7 @@ def _specs() -> list[RunSpec]:
 @pytest.mark.parametrize("spec", _specs(), ids=RunSpec.label)
 def test_seeded_run_is_linearizable(spec: RunSpec) -> None:
     result = run(spec)
+    print(result.summary(), "linearizable" if result.verdict.ok else "NOT linearizable")
     assert result.verdict.ok, (
         f"{result.summary()}\n{result.verdict.explain()}\nsaved in {result.saved}\n"
         f"replay: {spec.command()}"
