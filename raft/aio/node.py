@@ -158,7 +158,7 @@ class AsyncRaftNode:
         self._snapshot_task: asyncio.Task[None] | None = None
         self._inbox: list[_Input] = []
         self._ticks = 0
-        self._solo_campaign = False
+        self._solo_check = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Future[None] | None = None
         self._disk = DiskThread(f"raft-{self.id:x}-disk")
@@ -193,11 +193,11 @@ class AsyncRaftNode:
             self._raw.bootstrap(bootstrap)
         if self._boot.snapshot is not None:
             self._app.restore(self._boot.snapshot.data)
-        if self._raw.status().voters == (self.id,):
-            # A sole voter has nobody to wait for or disturb: it campaigns as soon as its
-            # committed entries are applied (unapplied conf changes, such as the bootstrap's,
-            # block a campaign). etcd fast-forwards all but one tick of its election clock.
-            self._solo_campaign = True
+        # A sole voter has nobody to wait for or disturb: it campaigns as soon as its
+        # committed entries are applied (unapplied conf changes, such as the bootstrap's, block
+        # a campaign, and a restart without a snapshot knows its voters only once its log's are
+        # applied again). etcd fast-forwards all but one tick of its election clock.
+        self._solo_check = True
         self._state = _State.RUNNING
         self._tasks = [
             asyncio.create_task(self._run(), name=f"raft-{self.id:x}"),
@@ -389,10 +389,11 @@ class AsyncRaftNode:
                 if raw.has_ready():
                     await self._handle_ready(raw.ready())
                     continue
-                if self._solo_campaign:
-                    self._solo_campaign = False
-                    raw.campaign()
-                    continue
+                if self._solo_check:
+                    self._solo_check = False
+                    if raw.status().voters == (self.id,):
+                        raw.campaign()
+                        continue
                 self._wakeup = loop.create_future()
                 await self._wakeup
                 self._wakeup = None

@@ -174,6 +174,25 @@ async def test_single_member_elects_itself_at_once() -> None:
     assert elapsed < options.election_timeout / 2, elapsed
 
 
+async def test_restarted_single_member_elects_itself_at_once() -> None:
+    """A lone member restarting without a snapshot learns it is the sole voter only once its
+    log's conf changes are applied again; it still leads at once then, as etcd's adjustTicks
+    makes a single-member cluster do (a BOSH redeploy of one instance waits on this)."""
+    options = NodeOptions()
+    cluster = Cluster(options=options)
+    try:
+        await cluster.start([1])
+        await (await cluster.leader(timeout=5)).propose(b"x")
+        await cluster.nodes.pop(1).stop()
+        started = time.monotonic()
+        await cluster.start_node(1)
+        await cluster.leader(timeout=5)
+        elapsed = time.monotonic() - started
+    finally:
+        await cluster.stop()
+    assert elapsed < options.election_timeout / 2, elapsed
+
+
 @pytest.mark.parametrize("advance", [True, False])
 async def test_advanced_ticks_elect_within_one_election_timeout(advance: bool) -> None:
     """`advance_ticks(election_tick - 2)` (etcd's initial election tick advance, which the
