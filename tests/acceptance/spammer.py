@@ -28,13 +28,15 @@ class Figures:
     missing: tuple[str, ...]
     sole_restarts: int = 0  # restarts of a deployment's only member: an outage by definition
     failed_in_outages: int = 0  # failed writes that overlapped such a restart
+    outage_seconds: tuple[float, ...] = ()  # each such restart, drain to post-start done
 
     def line(self) -> str:
         text = (f"spammer {self.label}: acknowledged={self.acknowledged} failed={self.failed} "
                 f"lost={self.lost} instance_restarts={self.restarts}")  # fmt: skip
         if self.sole_restarts:
+            took = ", ".join(f"{s:.1f} s" for s in self.outage_seconds)
             text += (f" ({self.failed_in_outages} failed while the only member restarted, "
-                     f"{self.sole_restarts} such restarts)")  # fmt: skip
+                     f"{self.sole_restarts} such restarts: {took})")  # fmt: skip
         return text
 
     def check(self) -> None:
@@ -131,7 +133,8 @@ class Spammer:
             for start, end in self.failed_at
         )
         return Figures(self.label, len(self.acked), len(self.failures), len(missing), restarts,
-                       tuple(self.failures), missing, len(outages), in_outages)  # fmt: skip
+                       tuple(self.failures), missing, len(outages), in_outages,
+                       tuple(end - start for start, end in outages))  # fmt: skip
 
     def _read_back(self) -> dict[str, str]:
         errors = []
