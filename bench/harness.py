@@ -241,11 +241,7 @@ def _spawn_cluster(impl: str, size: int, args: Sequence[str]) -> Cluster:
             *args,
         ]  # fmt: skip
         log_path = os.path.join(workdir, "member.log")
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
+        proc = procs.launch(argv, log_path)
         member = procs.Member(impl, name, client_port, peer_port, token, workdir, proc, log_path)
         member.argv = argv
         cluster.servers.append(Server(member))
