@@ -304,13 +304,13 @@ class Latencies:
 class SnapshotResult:
     without: Latencies  # a window of single writes with no snapshot
     during: Latencies  # a window from shortly before a snapshot until after its file is there
-    file_s: float  # from the write that reached the snapshot's index until its file appeared
+    file_s: float  # from sending the write that reached the snapshot's index until its file
     save_s: float | None  # etcd_debugging_snap_save_total_duration_seconds of that snapshot
 
 
 @dataclass(frozen=True, slots=True)
 class _Write:
-    ended: float  # time.monotonic() when the response was complete
+    started: float  # time.monotonic() when the request was sent
     seconds: float
     raft_index: int
 
@@ -335,7 +335,7 @@ class _SingleWriter:
         ended = time.monotonic()
         if resp.status not in (200, 201):
             raise ScaleError(f"PUT {key_path(k)} -> {resp.status}")
-        return _Write(ended, ended - started, int(resp.getheader("X-Raft-Index") or 0))
+        return _Write(started, ended - started, int(resp.getheader("X-Raft-Index") or 0))
 
     def close(self) -> None:
         self._conn.close()
@@ -386,7 +386,7 @@ def measure_snapshot(cluster: Cluster, keys: int, snapshot_count: int) -> Snapsh
     finally:
         writer.close()
     save_after = metric_total(metrics(leader.port), _SNAP_SAVE_SUM)
-    reached = next((w.ended for w in during if w.raft_index >= new_snap), seen_at)
+    reached = next((w.started for w in during if w.raft_index >= new_snap), seen_at)
     return SnapshotResult(
         Latencies.of([w.seconds for w in without]),
         Latencies.of([w.seconds for w in during]),
@@ -668,11 +668,11 @@ def render(suite: Suite, command: str, machine: str) -> str:
         "key written answers with its value (the slowest member). Snapshot: single writes to "
         f"the leader on one connection, {window} without a snapshot, then from a quarter of "
         "that before the next snapshot until half of it after its file is in member/snap; "
-        "`to file`: from the write that reached the snapshot's index until the file appeared, "
-        "`save metric`: etcd_debugging_snap_save_total_duration_seconds. Catch-up: a follower "
-        f"stopped, the log compacted past it (a leader snapshot more than {CATCHUP_ENTRIES} "
-        "entries later), the follower started again; time until it serves the last write "
-        "locally.",
+        "`to file`: from sending the write that reached the snapshot's index until the file "
+        "was seen, `save metric`: etcd_debugging_snap_save_total_duration_seconds. Catch-up: a "
+        "follower stopped, the log compacted past it (a leader snapshot more than "
+        f"{CATCHUP_ENTRIES} entries later), the follower started again; time until it serves "
+        "the last write locally.",
         "",
         *(f"- {note}" for note in suite.notes),
     ]
