@@ -46,6 +46,7 @@ STOP_TIMEOUT = 60.0
 RESTART_TIMEOUT = 600.0
 POLL_S = 0.02
 MARKER_PATH = "/v2/keys/scale/marker"
+_SNAP_SAVE_SUM = "etcd_debugging_snap_save_total_duration_seconds_sum"
 
 
 def key_path(k: int) -> str:
@@ -395,9 +396,6 @@ def measure_snapshot(cluster: Cluster, keys: int, snapshot_count: int) -> Snapsh
     )
 
 
-_SNAP_SAVE_SUM = "etcd_debugging_snap_save_total_duration_seconds_sum"
-
-
 def _writes_over_snapshot(
     writer: _SingleWriter, data_dir: str, snap: int, window: int
 ) -> tuple[list[_Write], float, int]:
@@ -493,7 +491,12 @@ def _fill_blocks(keys: int) -> list[range]:
     return [range(start, min(keys, start + step)) for start in range(0, keys, step)]
 
 
-def _fill_in_turns(clusters: dict[str, Cluster], rows: dict[str, Row], keys: int) -> None:
+def _fill_in_turns(
+    clusters: dict[str, Cluster],
+    rows: dict[str, Row],
+    keys: int,
+    progress: Callable[[str], None],
+) -> None:
     """The fill in blocks taken in turns; each member then serves the last key locally, and its
     RSS and data dir are measured."""
     for block in _fill_blocks(keys):
@@ -501,6 +504,9 @@ def _fill_in_turns(clusters: dict[str, Cluster], rows: dict[str, Row], keys: int
             row = rows[impl]
             if isinstance(row.fill, str):
                 continue
+            progress(
+                f"fill of keys {block.start}-{block.stop - 1} on {impl}, {row.members} member(s)"
+            )
             try:
                 result = fill(cluster.leader(), block, cluster.servers)
             except Exception as exc:  # the failed fill is reported in its place
@@ -566,8 +572,7 @@ def run_suite(
             )
             rows = {impl: Row(impl, size) for impl in clusters}
             suite.rows += rows.values()
-            progress(f"fill of {keys} keys, {size} member(s)")
-            _fill_in_turns(clusters, rows, keys)
+            _fill_in_turns(clusters, rows, keys, progress)
             _phase(clusters, rows, "restart", lambda c, r: _restart(c, r, suite), progress)
             _phase(
                 clusters, rows, "snapshot", lambda c, _r: measure_snapshot(c, keys, count), progress
