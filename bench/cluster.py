@@ -125,17 +125,6 @@ def _measure(cluster: Cluster, cell: Cell, suite: Suite, keys: int, block: float
         return f"error: {type(exc).__name__}: {exc}"
 
 
-def _wait_replicated(cluster: Cluster, keys: int, timeout: float = 30.0) -> None:
-    """Every member serves the last preloaded key locally, so local reads find every key."""
-    path = f"{harness.KEY_PREFIX}{keys - 1}"
-    deadline = time.monotonic() + timeout
-    for server in cluster.servers:
-        while harness.request(server.port, "GET", path)[0] != 200:
-            if time.monotonic() > deadline:
-                raise harness.HttpError(f"{path} not on {server.url} after {timeout} s")
-            time.sleep(0.05)
-
-
 def _idle_note(cluster: Cluster) -> str:
     before = [server.cpu_seconds() for server in cluster.servers]
     time.sleep(1.0)
@@ -180,7 +169,8 @@ def run_suite(
 
 def _preload(cluster: Cluster, keys: int) -> None:
     harness.preload(cluster.leader().port, keys, VALUE_SIZE)
-    _wait_replicated(cluster, keys)
+    # Every member serves the last key locally, so local reads find every key.
+    harness.wait_served(cluster.servers, f"{harness.KEY_PREFIX}{keys - 1}", poll=0.05)
 
 
 def _cell_name(cell: Cell) -> str:

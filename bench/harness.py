@@ -98,15 +98,59 @@ class HttpError(RuntimeError):
 def request(
     port: int, method: str, path: str, form: dict[str, str] | None = None, timeout: float = 10.0
 ) -> tuple[int, bytes]:
+    status, body, _ = exchange(port, method, path, form, timeout)
+    return status, body
+
+
+def exchange(
+    port: int, method: str, path: str, form: dict[str, str] | None = None, timeout: float = 10.0
+) -> tuple[int, bytes, http.client.HTTPMessage]:
+    """One request on its own connection: status, body and response headers."""
     conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
     try:
         body = urlencode(form) if form is not None else None
         headers = {"Content-Type": "application/x-www-form-urlencoded"} if form is not None else {}
         conn.request(method, path, body=body, headers=headers)
         resp = conn.getresponse()
-        return resp.status, resp.read()
+        return resp.status, resp.read(), resp.headers
     finally:
         conn.close()
+
+
+def serves(port: int, path: str, value: str | None = None) -> bool:
+    """A local GET of `path` answers 200 (with `value`, if given); False while unreachable."""
+    try:
+        status, body = request(port, "GET", path, timeout=2.0)
+        if status != 200:
+            return False
+        return value is None or json.loads(body)["node"].get("value") == value
+    except (OSError, ValueError, KeyError, http.client.HTTPException):
+        return False
+
+
+def wait_served(
+    servers: Sequence[Server],
+    path: str,
+    value: str | None = None,
+    since: Sequence[float] = (),
+    timeout: float = 30.0,
+    poll: float = 0.02,
+) -> list[float]:
+    """Poll every `poll` s until each server serves `path` (see `serves`); for each, the
+    seconds from its `since` (a `time.monotonic()`; default: now) until it first did."""
+    started = list(since) or [time.monotonic()] * len(servers)
+    took: dict[int, float] = {}
+    deadline = time.monotonic() + timeout
+    while len(took) < len(servers):
+        for i, server in enumerate(servers):
+            if i not in took and serves(server.port, path, value):
+                took[i] = time.monotonic() - started[i]
+        if len(took) < len(servers):
+            if time.monotonic() > deadline:
+                missing = [servers[i].url for i in range(len(servers)) if i not in took]
+                raise HttpError(f"{path} not served by {missing} after {timeout:g} s")
+            time.sleep(poll)
+    return [took[i] for i in range(len(servers))]
 
 
 def preload(port: int, keys: int, value_size: int) -> None:
@@ -241,11 +285,7 @@ def _spawn_cluster(impl: str, size: int, args: Sequence[str]) -> Cluster:
             *args,
         ]  # fmt: skip
         log_path = os.path.join(workdir, "member.log")
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )  # fmt: skip
+        proc = procs.launch(argv, log_path)
         member = procs.Member(impl, name, client_port, peer_port, token, workdir, proc, log_path)
         member.argv = argv
         cluster.servers.append(Server(member))

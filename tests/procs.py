@@ -114,6 +114,24 @@ class Member:
         self.proc.wait()
         shutil.rmtree(self.workdir, ignore_errors=True)
 
+    def terminate(self, timeout: float = 60.0) -> bool:
+        """A clean stop that keeps the data dir: SIGTERM, then wait; False if the member had to
+        be killed after `timeout`."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+            return False
+        return True
+
+    def restart(self) -> None:
+        """The same command line again after `terminate`: the member resumes from its data dir."""
+        self.proc = launch(self.argv, self.log_path, append=True)
+
 
 def _http_get(port: int, path: str, timeout: float) -> tuple[int, bytes, str | None]:
     """Status, body and `X-Etcd-Cluster-Id` of one GET."""
@@ -142,6 +160,19 @@ def _is_ready(member: Member, v2: bool) -> bool:
         return False
 
 
+def launch(argv: Sequence[str], log_path: str, append: bool = False) -> subprocess.Popen[bytes]:
+    """A member process with its output in `log_path`, in its own process group (so `stop()`
+    kills everything it spawned)."""
+    with open(log_path, "ab" if append else "wb") as log:
+        return subprocess.Popen(
+            list(argv),
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def _spawn(impl: str, name: str, token: str, extra_args: Sequence[str]) -> Member:
     workdir = tempfile.mkdtemp(prefix=f"{impl}-member-")
     client_port, peer_port = free_port(), free_port()
@@ -159,14 +190,7 @@ def _spawn(impl: str, name: str, token: str, extra_args: Sequence[str]) -> Membe
         *extra_args,
     ]  # fmt: skip
     log_path = os.path.join(workdir, "member.log")
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = launch(argv, log_path)
     return Member(impl, name, client_port, peer_port, token, workdir, proc, log_path, argv)
 
 
