@@ -319,9 +319,10 @@ GC_THRESHOLD = (20_000, 20, 20)
 
 
 def _settle_gc() -> None:
-    """Once booted, collect less often: reference counting still frees at once everything
-    that is not in a cycle. (Not gc.freeze(): store nodes point at their parents, so a
-    deleted directory or a store replaced by a snapshot is a cycle it would never free.)"""
+    """Collect less often, from before the boot (replaying a long log at start allocates as
+    the writes did): reference counting still frees at once everything that is not in a
+    cycle. (Not gc.freeze(): store nodes point at their parents, so a deleted directory or a
+    store replaced by a snapshot is a cycle it would never free.)"""
     gc.set_threshold(*GC_THRESHOLD)
 
 
@@ -329,6 +330,7 @@ async def serve(config: Config) -> int:
     """Serve until SIGTERM or SIGINT (exit 0) or until the member stops on its own (exit 1:
     removed from the cluster, fatal WAL error), then close the listeners and end open watches."""
     _log_startup(config)
+    _settle_gc()
     tls = build_tls(TLSSettings.from_config(config))
     server = EtcdServer(
         config,
@@ -383,7 +385,6 @@ async def serve(config: Config) -> int:
         if not stop.is_set() and not server.done.is_set():
             logging.getLogger("embed").info("ready to serve client requests")
             await _serve_clients(runner, listeners, tls.client_ssl, tls.client_refusal)
-            _settle_gc()
             notify_ready()
         await _first(stop.wait(), server.done.wait())
         if stop.is_set():

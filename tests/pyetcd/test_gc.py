@@ -12,7 +12,7 @@ from pyetcd.server import EtcdServer
 from store.store import Store
 
 
-def test_a_booted_member_collects_less_often() -> None:
+def test_a_member_collects_less_often() -> None:
     before = gc.get_threshold()
     try:
         cli._settle_gc()
